@@ -1,0 +1,1 @@
+"""vcf-imaging-cds: a CDS Hooks service for spine imaging after vertebral compression fracture."""

@@ -1,0 +1,182 @@
+"""The clinical vocabulary shared by knowledge, decision and rendering.
+
+Plain frozen values only: no Flask, no HTTP, no clock, no uuid. The knowledge loader
+builds these from `cards/`, the decision core reasons over them, `render.py` turns the
+results into CDS Hooks cards.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+
+class Modality(enum.StrEnum):
+    RADIOGRAPH = "radiograph"
+    CT = "ct"
+    MRI = "mri"
+    CT_MYELOGRAPHY = "ct-myelography"
+    BONE_SCAN = "bone-scan"
+    SPECT = "spect"
+    FDG_PET_CT = "fdg-pet-ct"
+    DXA = "dxa"
+    VERTEBRAL_AUGMENTATION = "vertebral-augmentation"
+
+
+class SpineRegion(enum.StrEnum):
+    CERVICAL = "cervical"
+    THORACIC = "thoracic"
+    LUMBAR = "lumbar"
+
+
+class Contrast(enum.StrEnum):
+    WITHOUT = "without"
+    WITH = "with"
+    WITHOUT_AND_WITH = "without-and-with"
+    INTRATHECAL = "intrathecal"
+    NOT_APPLICABLE = "not-applicable"  # radiograph, nuclear medicine, DXA, augmentation
+    UNSPECIFIED = "unspecified"  # CT/MRI ordered without saying
+
+
+class Category(enum.StrEnum):
+    """ACR appropriateness category (rating bands 7-9, 4-6, 1-3)."""
+
+    USUALLY_APPROPRIATE = "usually-appropriate"
+    MAY_BE_APPROPRIATE = "may-be-appropriate"
+    USUALLY_NOT_APPROPRIATE = "usually-not-appropriate"
+    NOT_RATED = "not-rated"
+
+
+class Topic(enum.StrEnum):
+    """`source.topic.code` of a card: the contract of DESIGN.md."""
+
+    USUALLY_APPROPRIATE = "usually-appropriate"
+    CONTRAST_NOT_INDICATED = "contrast-not-indicated"
+    BETTER_INITIAL_STUDY = "better-initial-study"
+    MRI_PREFERRED_NEUROLOGIC_DEFICIT = "mri-preferred-neurologic-deficit"
+    PATHOLOGIC_FRACTURE_CONCERN = "pathologic-fracture-concern"
+    MRI_BEFORE_AUGMENTATION = "mri-before-augmentation"
+
+
+class Indicator(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class FindingKind(enum.StrEnum):
+    PRIOR_VCF = "prior_vcf"
+    VERTEBRAL_AUGMENTATION = "vertebral_augmentation"
+    MALIGNANCY = "malignancy"
+    NEUROLOGIC_DEFICIT = "neurologic_deficit"
+    INFECTION = "infection"
+    SPINE_MRI = "spine_mri"
+
+
+class Guidance(enum.StrEnum):
+    """Which ACR guidance applies to the patient, in the order of precedence."""
+
+    MALIGNANCY = "malignancy"
+    NEUROLOGIC_DEFICIT = "neurologic-deficit"
+    INFECTION = "infection"
+    PRIOR_VCF = "prior-vcf"
+
+
+@dataclass(frozen=True)
+class Study:
+    """An imaging study as ACR rates it: modality, contrast, and the spine regions."""
+
+    modality: Modality
+    contrast: Contrast
+    regions: frozenset[SpineRegion] = frozenset()
+    whole_body: bool = False
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One fact from the patient's record that a card cites."""
+
+    kind: FindingKind
+    display: str
+    date: str | None  # FHIR date/dateTime as recorded, None when the record has none
+    reference: str | None  # "Condition/123"
+    levels: tuple[str, ...] = ()  # vertebral levels such as "L2", from bodySite
+    regions: frozenset[SpineRegion] = frozenset()
+
+
+@dataclass(frozen=True)
+class PatientFindings:
+    prior_vcf: tuple[Evidence, ...] = ()
+    vertebral_augmentation: tuple[Evidence, ...] = ()
+    malignancy: tuple[Evidence, ...] = ()
+    neurologic_deficit: tuple[Evidence, ...] = ()
+    infection: tuple[Evidence, ...] = ()
+    spine_mri: tuple[Evidence, ...] = ()
+
+    @property
+    def has_vcf_history(self) -> bool:
+        """Augmentation implies a treated fracture, so it counts as VCF history."""
+        return bool(self.prior_vcf or self.vertebral_augmentation)
+
+    @property
+    def treated_levels(self) -> tuple[str, ...]:
+        levels: list[str] = []
+        for evidence in self.vertebral_augmentation:
+            levels.extend(level for level in evidence.levels if level not in levels)
+        return tuple(levels)
+
+
+@dataclass(frozen=True)
+class ClassifiedOrder:
+    """A draft order as the decision core sees it."""
+
+    reference: str  # "ServiceRequest/abc", how selections and actions name it
+    study: Study | None  # None: not imaging we recognise (out of scope)
+    display: str  # what the clinician ordered, in words
+    classified_from: str  # "code" or "text"
+    authored_on: str | None = None
+    reason_regions: frozenset[SpineRegion] = frozenset()
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A concrete replacement study; `regions` is never empty."""
+
+    study: Study
+    label: str
+    is_recommended: bool
+
+
+@dataclass(frozen=True)
+class OrderDecision:
+    order: ClassifiedOrder
+    guidance: Guidance
+    variant_id: str
+    category: Category
+    topic: Topic
+    indicator: Indicator
+    radiation_level: str
+    suggestions: tuple[Suggestion, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    pitfalls: tuple[str, ...] = ()  # pitfall ids from cards/card-texts
+    adjacent_levels: tuple[str, ...] = ()
+    advice_without_order: bool = False  # no region found: advise in words only
+
+
+@dataclass(frozen=True)
+class PatientHistory:
+    """The patient's resources that can matter to the decision, as R4B models.
+
+    The patient-data layer keeps only resources whose codes could match a value set
+    (a cheap look before building models); `skipped_invalid` counts the resources it
+    could not parse and left out.
+    """
+
+    conditions: tuple[Condition, ...] = ()
+    procedures: tuple[Procedure, ...] = ()
+    service_requests: tuple[ServiceRequest, ...] = ()
+    skipped_invalid: int = 0

@@ -1,0 +1,180 @@
+"""Frozen, validated knowledge as the rest of the service uses it.
+
+`knowledge/loader.py` builds one `Knowledge` from the files in `cards/` at start-up;
+nothing changes it afterwards (it is shared by every request).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from cds_service.decision.model import (
+    Category,
+    Contrast,
+    Guidance,
+    Modality,
+    SpineRegion,
+    Study,
+    Topic,
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """An entry of the source register (S1, S2... of the knowledge pack)."""
+
+    id: str
+    title: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """One member of a value set: an exact code, or a code family by prefix."""
+
+    system: str
+    display: str
+    code: str | None = None
+    prefix: str | None = None
+    region: SpineRegion | None = None  # the spine region the code itself names
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    id: str
+    title: str
+    sources: tuple[str, ...]
+    entries: tuple[CodeEntry, ...]
+    _exact: dict[tuple[str, str], CodeEntry] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _prefixes: dict[str, tuple[CodeEntry, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        exact = {(e.system, e.code): e for e in self.entries if e.code is not None}
+        prefixes: dict[str, list[CodeEntry]] = {}
+        for entry in self.entries:
+            if entry.prefix is not None:
+                prefixes.setdefault(entry.system, []).append(entry)
+        object.__setattr__(self, "_exact", exact)
+        object.__setattr__(
+            self,
+            "_prefixes",
+            {
+                system: tuple(sorted(entries, key=lambda e: -len(e.prefix or "")))
+                for system, entries in prefixes.items()
+            },
+        )
+
+    def match(self, system: str | None, code: str | None) -> CodeEntry | None:
+        """The entry a coding falls under, longest prefix first; None when outside."""
+        if not system or not code:
+            return None
+        entry = self._exact.get((system, code))
+        if entry is not None:
+            return entry
+        for candidate in self._prefixes.get(system, ()):
+            if code.startswith(candidate.prefix or ""):
+                return candidate
+        return None
+
+
+@dataclass(frozen=True)
+class OrderableCode:
+    """A code (CPT, LOINC, SNOMED CT) that names one imaging study or procedure."""
+
+    system: str
+    code: str
+    display: str
+    study: Study
+
+
+@dataclass(frozen=True)
+class TextPatterns:
+    """Regular expressions that classify orders carrying only local codes or text."""
+
+    modality: tuple[tuple[Modality, re.Pattern[str]], ...]  # first match wins
+    regions: tuple[tuple[SpineRegion, re.Pattern[str]], ...]  # every match counts
+    whole_body: re.Pattern[str]
+    contrast: tuple[tuple[Contrast, re.Pattern[str]], ...]  # first match wins
+    non_spine: re.Pattern[str]  # a study of another body part (e.g. "hip", "chest")
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One procedure row of an ACR variant."""
+
+    procedure: str  # ACR's wording, e.g. "CT spine area of interest without IV contrast"
+    modality: Modality
+    contrast: Contrast
+    category: Category
+    radiation_level: str  # ACR RRL as printed, e.g. "☢☢☢ 1-10 mSv" or "O 0 mSv"
+    sources: tuple[str, ...]
+    rating: int | None = None  # ACR median 1-9, None where UNCONFIRMED
+    radiation_level_complete_spine: str | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The ACR guidance applied for one `Guidance` (one ACR variant or topic)."""
+
+    id: str
+    guidance: Guidance
+    title: str  # the variant's wording, as precisely as the sources allow
+    wording_confirmed: bool
+    acr_topic: str  # e.g. "Management of Vertebral Compression Fractures"
+    url: str  # absolute link to the ACR topic
+    sources: tuple[str, ...]
+    ratings: tuple[Rating, ...]
+    preferred: tuple[tuple[Modality, Contrast], ...]  # suggestion order, first recommended
+
+    def rate(self, modality: Modality, contrast: Contrast) -> Rating | None:
+        for rating in self.ratings:
+            if rating.modality == modality and rating.contrast == contrast:
+                return rating
+        return None
+
+
+@dataclass(frozen=True)
+class OverrideReason:
+    code: str
+    display: str
+
+
+@dataclass(frozen=True)
+class CardText:
+    """Wording of one card topic. Templates use str.format with named fields."""
+
+    topic: Topic
+    summary: str  # fields: ordered, suggested, category
+    detail: str  # fields: ordered, suggested, category, rating, radiation, variant, acr_topic
+    override_reasons: tuple[OverrideReason, ...]
+
+
+@dataclass(frozen=True)
+class CardWording:
+    card_texts: dict[Topic, CardText]
+    pitfalls: dict[str, str]  # id -> markdown; fields: treated_levels, adjacent_levels
+    evidence_labels: dict[str, str]  # FindingKind value -> label ("Prior VCF")
+    headings: dict[str, str]  # "why", "pitfalls", "sources", "no_region"
+    source_label: str  # card.source.label
+    category_labels: dict[Category, str]  # "Usually Appropriate"...
+    modality_labels: dict[Modality, str]
+    region_labels: dict[SpineRegion, str]
+    contrast_labels: dict[Contrast, str]
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    version: str
+    system_base: str  # the project's own URI base for topics and extensions
+    sources: dict[str, Source]
+    value_sets: dict[str, ValueSet]
+    orderables: dict[tuple[str, str], OrderableCode]
+    text_patterns: TextPatterns
+    variants: dict[Guidance, Variant]
+    wording: CardWording
+    mri_lookback_days: int = 90

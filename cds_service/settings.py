@@ -1,0 +1,103 @@
+"""Settings from environment variables, validated once at start-up.
+
+Every variable has a default that works on a fresh machine with no other service;
+the README's configuration table lists the same names, defaults and meanings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+DEFAULT_KNOWLEDGE_DIR = PACKAGE_ROOT.parent / "cards"
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
+    database_url: str = "sqlite:///vcf-imaging-cds.sqlite3"
+    max_request_bytes: int = 5 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ("*",)
+    fhir_connect_timeout: float = 2.0
+    fhir_read_timeout: float = 5.0
+    fhir_page_cap: int = 10
+    hook_deadline_seconds: float = 8.0
+    auth_config: Path | None = None
+    public_base_url: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
+    jwt_leeway_seconds: int = 60
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name, parse in _PARSERS.items():
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[_FIELD_BY_ENV[name]] = parse(raw.strip())
+            except (TypeError, ValueError) as error:
+                raise SettingsError(f"{name}={raw!r}: {error}") from None
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        positive = {
+            "CDS_MAX_REQUEST_BYTES": self.max_request_bytes,
+            "CDS_FHIR_CONNECT_TIMEOUT": self.fhir_connect_timeout,
+            "CDS_FHIR_READ_TIMEOUT": self.fhir_read_timeout,
+            "CDS_FHIR_PAGE_CAP": self.fhir_page_cap,
+            "CDS_HOOK_DEADLINE": self.hook_deadline_seconds,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise SettingsError(f"{name} must be greater than 0, got {value}")
+        if self.jwt_leeway_seconds < 0:
+            raise SettingsError("CDS_JWT_LEEWAY must not be negative")
+        forbidden = [alg for alg in self.jwt_algorithms if alg.upper() == "NONE" or alg.startswith("HS")]
+        if forbidden:
+            raise SettingsError(f"CDS_JWT_ALGORITHMS may hold only asymmetric algorithms, got {forbidden}")
+        if not self.knowledge_dir.is_dir():
+            raise SettingsError(f"CDS_KNOWLEDGE_DIR={self.knowledge_dir} is not a directory")
+        if self.auth_config is not None and not self.auth_config.is_file():
+            raise SettingsError(f"CDS_AUTH_CONFIG={self.auth_config} is not a file")
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _base_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return raw.rstrip("/")
+
+
+_ENV = {
+    "CDS_KNOWLEDGE_DIR": ("knowledge_dir", Path),
+    "DATABASE_URL": ("database_url", str),
+    "CDS_MAX_REQUEST_BYTES": ("max_request_bytes", int),
+    "CDS_CORS_ORIGINS": ("cors_origins", _csv),
+    "CDS_FHIR_CONNECT_TIMEOUT": ("fhir_connect_timeout", float),
+    "CDS_FHIR_READ_TIMEOUT": ("fhir_read_timeout", float),
+    "CDS_FHIR_PAGE_CAP": ("fhir_page_cap", int),
+    "CDS_HOOK_DEADLINE": ("hook_deadline_seconds", float),
+    "CDS_AUTH_CONFIG": ("auth_config", Path),
+    "CDS_PUBLIC_BASE_URL": ("public_base_url", _base_url),
+    "CDS_JWT_ALGORITHMS": ("jwt_algorithms", _csv),
+    "CDS_JWT_LEEWAY": ("jwt_leeway_seconds", int),
+    "CDS_LOG_LEVEL": ("log_level", str.upper),
+}
+_PARSERS = {name: parse for name, (_, parse) in _ENV.items()}
+_FIELD_BY_ENV = {name: field_name for name, (field_name, _) in _ENV.items()}
+assert set(_FIELD_BY_ENV.values()) <= {f.name for f in fields(Settings)}
