@@ -64,9 +64,13 @@ class Settings:
                 raise SettingsError(f"{name} must be greater than 0, got {value}")
         if self.jwt_leeway_seconds < 0:
             raise SettingsError("CDS_JWT_LEEWAY must not be negative")
-        forbidden = [alg for alg in self.jwt_algorithms if alg.upper() == "NONE" or alg.startswith("HS")]
+        forbidden = [
+            alg for alg in self.jwt_algorithms if alg.upper() == "NONE" or alg.startswith("HS")
+        ]
         if forbidden:
-            raise SettingsError(f"CDS_JWT_ALGORITHMS may hold only asymmetric algorithms, got {forbidden}")
+            raise SettingsError(
+                f"CDS_JWT_ALGORITHMS may hold only asymmetric algorithms, got {forbidden}"
+            )
         if not self.knowledge_dir.is_dir():
             raise SettingsError(f"CDS_KNOWLEDGE_DIR={self.knowledge_dir} is not a directory")
         if self.auth_config is not None and not self.auth_config.is_file():

@@ -61,7 +61,9 @@ class HookRequestSchema(_Lenient):
     @validates_schema
     def _authorization_needs_server(self, data: dict[str, Any], **_: Any) -> None:
         if "fhirAuthorization" in data and "fhirServer" not in data:
-            raise ValidationError("fhirServer is required when fhirAuthorization is given.", "fhirServer")
+            raise ValidationError(
+                "fhirServer is required when fhirAuthorization is given.", "fhirServer"
+            )
 
     @post_load
     def _to_request(self, data: dict[str, Any], **_: Any) -> HookRequest:

@@ -1,0 +1,59 @@
+"""Durable, idempotent storage of card feedback (CDS Hooks 2.0 §Feedback)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from cds_service.db import feedback_table, insert_unless_present
+
+
+@dataclass(frozen=True)
+class StoredFeedback:
+    received: int
+    newly_stored: int
+
+
+class FeedbackStore:
+    """Writes each feedback entry once: a repeated identical entry is recognised by its hash."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
+        self._engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def store(self, service_id: str, entries: Iterable[dict[str, Any]]) -> StoredFeedback:
+        received = newly_stored = 0
+        for entry in entries:
+            received += 1
+            if insert_unless_present(
+                self._engine, feedback_table, self._row(service_id, entry), "entry_hash"
+            ):
+                newly_stored += 1
+        return StoredFeedback(received=received, newly_stored=newly_stored)
+
+    def _row(self, service_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        override = entry.get("overrideReason") or {}
+        reason = override.get("reason") or {}
+        return {
+            "entry_hash": entry_hash(service_id, entry),
+            "service_id": service_id,
+            "card_uuid": entry["card"],
+            "outcome": entry["outcome"],
+            "accepted_suggestions": [s["id"] for s in entry.get("acceptedSuggestions", [])] or None,
+            "override_reason_system": reason.get("system"),
+            "override_reason_code": reason.get("code"),
+            "override_user_comment": override.get("userComment"),
+            "outcome_timestamp": entry["outcomeTimestamp"],
+            "received_at": self._clock(),
+        }
+
+
+def entry_hash(service_id: str, entry: dict[str, Any]) -> str:
+    canonical = json.dumps([service_id, entry], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

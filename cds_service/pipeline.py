@@ -1,0 +1,139 @@
+"""One hook call, end to end, without Flask:
+
+envelope -> draft orders to evaluate -> classification -> patient history (prefetch or
+FHIR) -> findings -> decisions -> cards. The web layer maps its exceptions to HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import ValidationError
+
+from cds_service.cdshooks.request import HookRequest
+from cds_service.cdshooks.response import HookResponse
+from cds_service.decision import classify_order, decide, find_patient_findings
+from cds_service.decision.model import ClassifiedOrder, OrderDecision
+from cds_service.fhir import HookDeadlineExceeded, gather_history
+from cds_service.knowledge.model import Knowledge
+from cds_service.registry import ServiceDeclaration
+from cds_service.render import Renderer
+from cds_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageTimings:
+    """Seconds spent per stage of one call, for the audit line and metrics."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def measure(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - started, 6)
+        return now
+
+
+@dataclass(frozen=True)
+class DraftOrder:
+    raw: dict[str, Any]
+    classified: ClassifiedOrder
+
+
+@dataclass
+class HookOutcome:
+    response: HookResponse
+    decisions: tuple[OrderDecision, ...] = ()
+    timings: StageTimings = field(default_factory=StageTimings)
+    no_advice_reason: str | None = None
+
+
+class HookPipeline:
+    def __init__(
+        self,
+        knowledge: Knowledge,
+        settings: Settings,
+        session: requests.Session,
+        renderer: Renderer,
+    ) -> None:
+        self._knowledge = knowledge
+        self._settings = settings
+        self._session = session
+        self._renderer = renderer
+
+    def run(
+        self,
+        service: ServiceDeclaration,
+        hook_request: HookRequest,
+        started: float | None = None,
+    ) -> HookOutcome:
+        started = time.monotonic() if started is None else started
+        deadline = started + self._settings.hook_deadline_seconds
+        timings = StageTimings()
+        mark = time.perf_counter()
+        drafts = self._in_scope_drafts(service, hook_request)
+        mark = timings.measure("parse", mark)
+        if not drafts:
+            return HookOutcome(HookResponse(), timings=timings, no_advice_reason="no imaging order")
+        try:
+            history = gather_history(
+                hook_request, self._knowledge, self._settings, self._session, deadline
+            )
+        except HookDeadlineExceeded:
+            timings.measure("fetch", mark)
+            return HookOutcome(HookResponse(), timings=timings, no_advice_reason="deadline")
+        mark = timings.measure("fetch", mark)
+        findings = find_patient_findings(history, self._knowledge)
+        mark = timings.measure("findings", mark)
+        decisions = tuple(
+            decision
+            for draft in drafts
+            if (decision := decide(findings, draft.classified, self._knowledge)) is not None
+        )
+        mark = timings.measure("decision", mark)
+        response = self._renderer.render(
+            decisions, {d.classified.reference: d.raw for d in drafts}, hook_request
+        )
+        timings.measure("render", mark)
+        reason = None if decisions else "out of scope"
+        return HookOutcome(response, decisions, timings, reason)
+
+    def _in_scope_drafts(
+        self, service: ServiceDeclaration, hook_request: HookRequest
+    ) -> list[DraftOrder]:
+        drafts = []
+        for raw in _orders_to_evaluate(service, hook_request):
+            classified = _classify(raw, self._knowledge)
+            if classified is not None and classified.study is not None:
+                drafts.append(DraftOrder(raw, classified))
+        return drafts
+
+
+def _orders_to_evaluate(
+    service: ServiceDeclaration, hook_request: HookRequest
+) -> Sequence[dict[str, Any]]:
+    """order-select: only the selected orders; order-sign: every draft order."""
+    resources = hook_request.context.draft_resources()
+    if not service.evaluates_selections_only:
+        return resources
+    selected = set(hook_request.context.selections or ())
+    return [r for r in resources if f"{r.get('resourceType')}/{r.get('id')}" in selected]
+
+
+def _classify(raw: dict[str, Any], knowledge: Knowledge) -> ClassifiedOrder | None:
+    """A draft ServiceRequest as the core sees it; None for other or unreadable resources."""
+    if raw.get("resourceType") != "ServiceRequest" or not raw.get("id"):
+        return None
+    try:
+        order = ServiceRequest.model_validate(raw)
+    except (ValidationError, ValueError, TypeError):
+        log.info("draft ServiceRequest skipped: not a valid R4 resource")
+        return None
+    return classify_order(order, knowledge)

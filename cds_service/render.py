@@ -1,0 +1,301 @@
+"""Decisions -> CDS Hooks cards, suggestions and systemActions.
+
+Wording comes from `cards/` (Knowledge.wording); the uuid factory is injected so that a whole
+response can be compared with a golden `expected.json`.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from cds_service.cdshooks.request import HookRequest
+from cds_service.cdshooks.response import (
+    Action,
+    ActionType,
+    Card,
+    Coding,
+    HookResponse,
+    Link,
+    SelectionBehavior,
+    Source,
+    Suggestion,
+)
+from cds_service.decision.model import (
+    Category,
+    Contrast,
+    Modality,
+    OrderDecision,
+    SpineRegion,
+    Study,
+)
+from cds_service.knowledge.labels import study_label
+from cds_service.knowledge.model import Knowledge, Variant
+
+CPT = "http://www.ama-assn.org/go/cpt"
+LOINC = "http://loinc.org"
+PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
+PAMA_RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
+PAMA_CONSULT_ID = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
+_PAMA_CODE = {
+    Category.USUALLY_APPROPRIATE: "appropriate",
+    Category.USUALLY_NOT_APPROPRIATE: "not-appropriate",
+}
+# What a suggested study's ServiceRequest inherits from the draft it replaces (DESIGN.md).
+_CARRIED_OVER = ("subject", "encounter", "requester", "reasonCode", "reasonReference")
+_REGION_ORDER = (SpineRegion.CERVICAL, SpineRegion.THORACIC, SpineRegion.LUMBAR)
+
+
+class Renderer:
+    def __init__(
+        self, knowledge: Knowledge, new_uuid: Callable[[], str] = lambda: str(uuid.uuid4())
+    ) -> None:
+        self._knowledge = knowledge
+        self._wording = knowledge.wording
+        self._new_uuid = new_uuid
+        self._codings = _index_codings(knowledge)
+        self.topic_system = f"{knowledge.system_base}/card-topic"
+        self.override_system = f"{knowledge.system_base}/override-reason"
+        self.rating_extension = f"{knowledge.system_base}/acr-appropriateness"
+
+    def render(
+        self,
+        decisions: Sequence[OrderDecision],
+        drafts: Mapping[str, dict[str, Any]],
+        hook_request: HookRequest,
+    ) -> HookResponse:
+        if not decisions:
+            return HookResponse()
+        consult_id = f"urn:uuid:{self._new_uuid()}"
+        cards = tuple(self._card(d, drafts[d.order.reference], hook_request) for d in decisions)
+        ratings = tuple(
+            self._rating_action(d, drafts[d.order.reference], consult_id) for d in decisions
+        )
+        return HookResponse(cards=cards, system_actions=ratings)
+
+    # -- cards ---------------------------------------------------------------------------
+
+    def _card(
+        self, decision: OrderDecision, draft: dict[str, Any], hook_request: HookRequest
+    ) -> Card:
+        text = self._wording.card_texts[decision.topic]
+        variant = self._knowledge.variants[decision.guidance]
+        fields = self._template_fields(decision, variant)
+        suggestions = tuple(
+            self._suggestion(decision, s.study, s.label, s.is_recommended, draft, hook_request)
+            for s in decision.suggestions
+        )
+        return Card(
+            uuid=self._new_uuid(),
+            summary=text.summary.format(**fields),
+            detail=self._detail(decision, variant, text.detail.format(**fields)),
+            indicator=decision.indicator.value,
+            source=Source(
+                label=self._wording.source_label,
+                url=variant.url,
+                topic=Coding(self.topic_system, decision.topic.value, _topic_display(decision)),
+            ),
+            suggestions=suggestions,
+            selection_behavior=SelectionBehavior.AT_MOST_ONE if suggestions else None,
+            override_reasons=tuple(
+                Coding(self.override_system, reason.code, reason.display)
+                for reason in text.override_reasons
+            ),
+            links=(
+                Link(label=f"ACR Appropriateness Criteria: {variant.acr_topic}", url=variant.url),
+            ),
+        )
+
+    def _template_fields(self, decision: OrderDecision, variant: Variant) -> dict[str, str]:
+        study = decision.order.study
+        assert study is not None  # out-of-scope orders never reach a decision
+        rating = variant.rate(study.modality, study.contrast)
+        return {
+            "ordered": study_label(study, self._wording),
+            "suggested": self._suggested_label(decision, variant),
+            "category": self._wording.category_labels[decision.category],
+            "rating": str(rating.rating) if rating and rating.rating else "",
+            "radiation": decision.radiation_level,
+            "variant": variant.title,
+            "acr_topic": variant.acr_topic,
+        }
+
+    def _suggested_label(self, decision: OrderDecision, variant: Variant) -> str:
+        if decision.suggestions:
+            return next(s.label for s in decision.suggestions if s.is_recommended)
+        modality, contrast = variant.preferred[0]
+        return study_label(Study(modality, contrast), self._wording)
+
+    def _detail(self, decision: OrderDecision, variant: Variant, opening: str) -> str:
+        headings = self._wording.headings
+        parts = [opening.strip()]
+        if decision.advice_without_order:
+            parts.append(headings["no_region"])
+        if decision.evidence:
+            lines = [f"**{headings['why']}**"]
+            for evidence in decision.evidence:
+                label = self._wording.evidence_labels[evidence.kind.value]
+                when = f" ({evidence.date[:10]})" if evidence.date else ""
+                levels = f", level {', '.join(evidence.levels)}" if evidence.levels else ""
+                lines.append(f"- {label}: {evidence.display}{levels}{when}")
+            parts.append("\n".join(lines))
+        if decision.pitfalls:
+            lines = [f"**{headings['pitfalls']}**"]
+            for pitfall in decision.pitfalls:
+                lines.append("- " + self._pitfall(pitfall, decision))
+            parts.append("\n".join(lines))
+        sources = ", ".join(
+            self._knowledge.sources[s].title
+            for s in variant.sources
+            if s in self._knowledge.sources
+        )
+        citation = f"[{variant.acr_topic}]({variant.url}): {variant.title}."
+        parts.append(f"**{headings['sources']}** {citation} {sources}".rstrip())
+        return "\n\n".join(parts)
+
+    def _pitfall(self, pitfall: str, decision: OrderDecision) -> str:
+        return self._wording.pitfalls[pitfall].format(
+            treated_levels=", ".join(decision_treated_levels(decision)),
+            adjacent_levels=" and ".join(decision.adjacent_levels),
+        )
+
+    # -- suggestions ---------------------------------------------------------------------
+
+    def _suggestion(
+        self,
+        decision: OrderDecision,
+        study: Study,
+        label: str,
+        is_recommended: bool,
+        draft: dict[str, Any],
+        hook_request: HookRequest,
+    ) -> Suggestion:
+        delete = Action(
+            type=ActionType.DELETE,
+            description=f"Remove the draft order: {decision.order.display}",
+            resource_id=decision.order.reference,
+        )
+        creates = tuple(
+            Action(
+                type=ActionType.CREATE,
+                description=f"Order {study_label(single, self._wording)}",
+                resource=self._service_request(single, draft, hook_request),
+            )
+            for single in _one_study_per_region(study)
+        )
+        return Suggestion(
+            label=label,
+            uuid=self._new_uuid(),
+            actions=(delete, *creates),
+            is_recommended=True if is_recommended else None,
+        )
+
+    def _service_request(
+        self, study: Study, draft: dict[str, Any], hook_request: HookRequest
+    ) -> dict[str, Any]:
+        resource: dict[str, Any] = {
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": draft.get("intent") or "order",
+            "code": {
+                "coding": self._codings.get(_coding_key(study), []),
+                "text": study_label(study, self._wording),
+            },
+        }
+        for element in _CARRIED_OVER:
+            if draft.get(element):
+                resource[element] = copy.deepcopy(draft[element])
+        resource.setdefault("subject", {"reference": f"Patient/{hook_request.context.patient_id}"})
+        if "encounter" not in resource and hook_request.context.encounter_id:
+            resource["encounter"] = {"reference": f"Encounter/{hook_request.context.encounter_id}"}
+        if not resource["code"]["coding"]:
+            del resource["code"]["coding"]
+        # A suggestion the EHR cannot store is worse than none: prove it is valid R4.
+        return ServiceRequest.model_validate(resource).model_dump(mode="json", exclude_none=True)
+
+    # -- systemActions -------------------------------------------------------------------
+
+    def _rating_action(
+        self, decision: OrderDecision, draft: dict[str, Any], consult_id: str
+    ) -> Action:
+        """An update of the draft that only adds the rating (Argonaut CDS Hooks for PAMA)."""
+        rated = copy.deepcopy(draft)
+        ours = {PAMA_RATING, PAMA_CONSULT_ID, self.rating_extension}
+        extensions = [e for e in rated.get("extension", []) if e.get("url") not in ours]
+        pama_code = _PAMA_CODE.get(decision.category)
+        if pama_code:
+            extensions.append(
+                {
+                    "url": PAMA_RATING,
+                    "valueCodeableConcept": {
+                        "coding": [{"system": PAMA_RATING_SYSTEM, "code": pama_code}]
+                    },
+                }
+            )
+            extensions.append({"url": PAMA_CONSULT_ID, "valueUri": consult_id})
+        extensions.append(
+            {
+                "url": self.rating_extension,
+                "extension": [
+                    {"url": "category", "valueCode": decision.category.value},
+                    {"url": "variant", "valueString": decision.variant_id},
+                    {"url": "topic", "valueCode": decision.topic.value},
+                ],
+            }
+        )
+        rated["extension"] = extensions
+        category = self._wording.category_labels[decision.category]
+        return Action(
+            type=ActionType.UPDATE,
+            description=f"ACR appropriateness of {decision.order.display}: {category}",
+            resource=rated,
+        )
+
+
+def decision_treated_levels(decision: OrderDecision) -> list[str]:
+    levels: list[str] = []
+    for evidence in decision.evidence:
+        levels.extend(level for level in evidence.levels if level not in levels)
+    return levels
+
+
+def _topic_display(decision: OrderDecision) -> str:
+    return decision.topic.value.replace("-", " ").capitalize()
+
+
+def _one_study_per_region(study: Study) -> list[Study]:
+    """CPT codes one spine region per code: a multi-region study is one order per region."""
+    if len(study.regions) <= 1:
+        return [study]
+    return [
+        Study(study.modality, study.contrast, frozenset({region}))
+        for region in _REGION_ORDER
+        if region in study.regions
+    ]
+
+
+def _coding_key(study: Study) -> tuple[Modality, Contrast, frozenset[SpineRegion], bool]:
+    return (study.modality, study.contrast, study.regions, study.whole_body)
+
+
+def _index_codings(knowledge: Knowledge) -> dict[tuple, list[dict[str, str]]]:
+    """For each study, one CPT and one LOINC coding to order it by (first listed wins)."""
+    index: dict[tuple, dict[str, dict[str, str]]] = {}
+    for orderable in knowledge.orderables.values():
+        if orderable.system not in (CPT, LOINC):
+            continue
+        by_system = index.setdefault(_coding_key(orderable.study), {})
+        coding = {"system": orderable.system, "code": orderable.code}
+        if orderable.system == LOINC:
+            # CPT descriptors are AMA-licensed text: CPT codings go without a display and
+            # the order's code.text names the study in our own words.
+            coding["display"] = orderable.display
+        by_system.setdefault(orderable.system, coding)
+    return {
+        key: [by_system[s] for s in (CPT, LOINC) if s in by_system]
+        for key, by_system in index.items()
+    }

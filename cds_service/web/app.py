@@ -1,0 +1,67 @@
+"""Assembling the Flask app from validated settings and knowledge."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import requests
+from flask import Flask
+from flask_cors import CORS
+
+from cds_service.db import create_database_engine
+from cds_service.feedback import FeedbackStore
+from cds_service.knowledge.loader import load_knowledge
+from cds_service.pipeline import HookPipeline
+from cds_service.render import Renderer
+from cds_service.settings import Settings
+from cds_service.web.blueprint import blueprint
+from cds_service.web.errors import register_error_handlers
+from cds_service.web.state import EXTENSION_KEY, ServiceState
+
+log = logging.getLogger("cds_service")
+
+
+def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
+    settings = settings or Settings.from_environ()
+    if overrides:
+        settings = dataclasses.replace(settings, **overrides)
+        settings.validate()
+    _configure_logging(settings)
+    knowledge = load_knowledge(settings.knowledge_dir)
+    engine = create_database_engine(settings.database_url)
+    session = requests.Session()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False
+    app.extensions[EXTENSION_KEY] = ServiceState(
+        settings=settings,
+        knowledge=knowledge,
+        pipeline=HookPipeline(knowledge, settings, session, Renderer(knowledge)),
+        feedback=FeedbackStore(engine),
+    )
+    # flask-cors answers preflight OPTIONS itself, before any authentication runs.
+    CORS(
+        app,
+        origins=list(settings.cors_origins),
+        allow_headers=["Authorization", "Content-Type"],
+        methods=["GET", "POST", "OPTIONS"],
+        max_age=600,
+    )
+    app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    log.info(
+        "vcf-imaging-cds ready: knowledge %s, database %s",
+        knowledge.version,
+        engine.url.render_as_string(hide_password=True),
+    )
+    return app
+
+
+def _configure_logging(settings: Settings) -> None:
+    logger = logging.getLogger("cds_service")
+    logger.setLevel(settings.log_level)
+    if not logging.getLogger().handlers and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)

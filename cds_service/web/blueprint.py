@@ -1,0 +1,132 @@
+"""The service's one blueprint: discovery, hook calls, feedback, health."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from marshmallow import ValidationError
+
+from cds_service import __version__
+from cds_service.cdshooks.feedback import FeedbackRequestSchema
+from cds_service.cdshooks.request import HookRequest, HookRequestSchema
+from cds_service.cdshooks.response import dump_response
+from cds_service.fhir import PatientDataUnavailable
+from cds_service.registry import SERVICES, SERVICES_BY_ID, ServiceDeclaration
+from cds_service.web.errors import BadRequest, ServiceError, UnknownService, operation_outcome
+from cds_service.web.state import service_state
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("cds", __name__)
+
+_HOOK_REQUEST = HookRequestSchema()
+_FEEDBACK_REQUEST = FeedbackRequestSchema()
+
+
+@blueprint.get("/cds-services")
+def discovery():
+    return jsonify({"services": [service.discovery_entry() for service in SERVICES]})
+
+
+@blueprint.post("/cds-services/<service_id>")
+def invoke(service_id: str):
+    started = time.monotonic()
+    service = _service(service_id)
+    g.cds_service_id = service.id
+    hook_request = _parse_hook_request(_json_body(), service)
+    g.cds_hook, g.cds_hook_instance = hook_request.hook, hook_request.hook_instance
+    try:
+        outcome = service_state().pipeline.run(service, hook_request, started)
+    except PatientDataUnavailable as unavailable:
+        body = operation_outcome(412, unavailable.reason, tuple(unavailable.missing))
+        return jsonify(body), 412
+    g.cds_outcome = outcome
+    if outcome.no_advice_reason:
+        log.info("no advice for %s: %s", service.id, outcome.no_advice_reason)
+    return jsonify(dump_response(outcome.response))
+
+
+@blueprint.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str):
+    service = _service(service_id)
+    g.cds_service_id = service.id
+    try:
+        body = _FEEDBACK_REQUEST.load(_json_body())
+    except ValidationError as error:
+        raise BadRequest(*_describe(error)) from None
+    stored = service_state().feedback.store(service.id, body["feedback"])
+    return jsonify({"received": stored.received, "stored": stored.newly_stored})
+
+
+@blueprint.get("/healthz")
+def healthz():
+    knowledge = service_state().knowledge
+    return jsonify({"status": "ok", "version": __version__, "knowledgeVersion": knowledge.version})
+
+
+def _service(service_id: str) -> ServiceDeclaration:
+    service = SERVICES_BY_ID.get(service_id)
+    if service is None:
+        raise UnknownService(f"No CDS service with id '{service_id}'; see GET /cds-services.")
+    return service
+
+
+def _json_body() -> Any:
+    if request.mimetype not in ("application/json", "application/fhir+json", ""):
+        raise BadRequest("The body must be JSON (Content-Type: application/json).")
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The body is not valid JSON.") from None
+    except RecursionError:
+        raise BadRequest("The body is nested too deeply.") from None
+
+
+def _parse_hook_request(body: Any, service: ServiceDeclaration) -> HookRequest:
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    try:
+        hook_request: HookRequest = _HOOK_REQUEST.load(body)
+    except ValidationError as error:
+        raise BadRequest(*_describe(error)) from None
+    if hook_request.hook != service.hook:
+        raise BadRequest(
+            f"Service '{service.id}' answers the '{service.hook}' hook, not '{hook_request.hook}'.",
+            ("hook",),
+        )
+    if service.evaluates_selections_only and not hook_request.context.selections:
+        raise BadRequest("order-select needs context.selections.", ("context.selections",))
+    return hook_request
+
+
+def _describe(error: ValidationError) -> tuple[str, tuple[str, ...]]:
+    """One readable sentence and the dotted paths of every invalid field."""
+    paths = tuple(_paths(error.messages))
+    first = _first_message(error.messages)
+    return f"Invalid request: {paths[0] if paths else 'body'}: {first}", paths
+
+
+def _paths(messages: Any, prefix: str = "") -> list[str]:
+    if isinstance(messages, dict):
+        found: list[str] = []
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            nested = _paths(value, path)
+            found.extend(nested or [path])
+        return found
+    return []
+
+
+def _first_message(messages: Any) -> str:
+    while isinstance(messages, dict):
+        messages = next(iter(messages.values()), "")
+    if isinstance(messages, list):
+        return str(messages[0]) if messages else ""
+    return str(messages)
+
+
+__all__ = ["ServiceError", "blueprint"]
