@@ -1,0 +1,37 @@
+"""Shared fixtures: an app on a temporary database, its test client, the example payloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cds_service import create_app
+from cds_service.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "fixtures"
+# shared/ sits beside the project checkout (as in CI); tests that need it say so.
+SHARED = REPO_ROOT.parent / "shared"
+EXAMPLES = SHARED / "cds-hooks-examples"
+
+
+def load_example(relative: str) -> dict:
+    return json.loads((EXAMPLES / relative).read_text())
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
+
+
+@pytest.fixture
+def app(database_url: str):
+    settings = Settings(database_url=database_url)
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

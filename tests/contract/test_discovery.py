@@ -1,0 +1,42 @@
+"""GET /cds-services: the two services of the contract, as the spec shapes them."""
+
+from cds_service.registry import PREFETCH_TEMPLATES
+
+from ..conftest import load_example
+
+
+def test_discovery_lists_the_two_contract_services(client):
+    response = client.get("/cds-services")
+    assert response.status_code == 200
+    services = {s["id"]: s for s in response.get_json()["services"]}
+    assert set(services) == {"vcf-imaging-order-select", "vcf-imaging-order-sign"}
+    assert services["vcf-imaging-order-select"]["hook"] == "order-select"
+    assert services["vcf-imaging-order-sign"]["hook"] == "order-sign"
+
+
+def test_every_service_carries_the_spec_fields_and_the_four_prefetch_templates(client):
+    for service in client.get("/cds-services").get_json()["services"]:
+        assert service["title"] and service["description"] and service["usageRequirements"]
+        assert service["prefetch"] == {
+            "patient": "Patient/{{context.patientId}}",
+            "conditions": "Condition?patient={{context.patientId}}",
+            "procedures": "Procedure?patient={{context.patientId}}",
+            "serviceRequests": "ServiceRequest?patient={{context.patientId}}",
+        }
+    assert dict(PREFETCH_TEMPLATES) == service["prefetch"]
+
+
+def test_discovery_entries_have_the_keys_of_the_official_example(client):
+    example_keys = set().union(
+        *(s.keys() for s in load_example("spec-2.0.1/discovery-response.json")["services"])
+    )
+    for service in client.get("/cds-services").get_json()["services"]:
+        assert set(service) <= example_keys
+        assert all(value not in (None, "", [], {}) for value in service.values())
+
+
+def test_healthz_names_version_and_knowledge_version(client, app):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok"
+    assert body["version"] == "0.1.0"
+    assert body["knowledgeVersion"]

@@ -1,0 +1,122 @@
+"""POST /cds-services/<id>/feedback: validated, stored durably, once per identical entry."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import sqlalchemy as sa
+
+from cds_service.db import feedback_table
+
+from ..conftest import load_example
+
+FEEDBACK = "/cds-services/vcf-imaging-order-select/feedback"
+
+
+def stored_rows(database_url: str) -> list[dict]:
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        rows = [dict(r._mapping) for r in connection.execute(sa.select(feedback_table))]
+    engine.dispose()
+    return rows
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        "spec-2.0.1/feedback-accepted.json",
+        "spec-2.0.1/feedback-overridden-no-reason.json",
+        "spec-2.0.1/feedback-overridden-with-reason.json",
+    ],
+)
+def test_official_feedback_examples_are_stored(client, database_url, example):
+    body = load_example(example)
+    response = client.post(FEEDBACK, json=body)
+    assert response.status_code == 200
+    assert response.get_json() == {"received": 1, "stored": 1}
+    (row,) = stored_rows(database_url)
+    entry = body["feedback"][0]
+    assert row["card_uuid"] == entry["card"]
+    assert row["outcome"] == entry["outcome"]
+    assert row["service_id"] == "vcf-imaging-order-select"
+    assert row["outcome_timestamp"] == entry["outcomeTimestamp"]
+
+
+def test_override_reason_and_comment_are_kept(client, database_url):
+    client.post(FEEDBACK, json=load_example("spec-2.0.1/feedback-overridden-with-reason.json"))
+    (row,) = stored_rows(database_url)
+    assert row["override_reason_code"] == "d7ecf885"
+    assert row["override_user_comment"] == "A comment entered by the clinician."
+
+
+def test_accepted_suggestions_are_kept(client, database_url):
+    client.post(FEEDBACK, json=load_example("spec-2.0.1/feedback-accepted.json"))
+    (row,) = stored_rows(database_url)
+    assert row["accepted_suggestions"] == ["e56e1945-20b3-4393-8503-a1a20fd73152"]
+
+
+def test_a_repeated_identical_entry_is_stored_once(client, database_url):
+    body = load_example("spec-2.0.1/feedback-accepted.json")
+    assert client.post(FEEDBACK, json=body).get_json() == {"received": 1, "stored": 1}
+    assert client.post(FEEDBACK, json=body).get_json() == {"received": 1, "stored": 0}
+    assert len(stored_rows(database_url)) == 1
+
+
+def test_feedback_survives_a_restart_of_the_service(database_url):
+    from cds_service import create_app
+    from cds_service.settings import Settings
+
+    body = load_example("spec-2.0.1/feedback-overridden-no-reason.json")
+    create_app(Settings(database_url=database_url)).test_client().post(FEEDBACK, json=body)
+    again = create_app(Settings(database_url=database_url)).test_client()
+    assert again.post(FEEDBACK, json=body).get_json()["stored"] == 0
+    assert len(stored_rows(database_url)) == 1
+
+
+def test_several_entries_in_one_call_are_all_stored(client, database_url):
+    accepted = load_example("spec-2.0.1/feedback-accepted.json")["feedback"][0]
+    overridden = load_example("spec-2.0.1/feedback-overridden-no-reason.json")["feedback"][0]
+    response = client.post(FEEDBACK, json={"feedback": [accepted, overridden]})
+    assert response.get_json() == {"received": 2, "stored": 2}
+
+
+def _accepted() -> dict:
+    return copy.deepcopy(load_example("spec-2.0.1/feedback-accepted.json"))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "mentions"),
+    [
+        (lambda b: b.pop("feedback"), "feedback"),
+        (lambda b: b.__setitem__("feedback", []), "feedback"),
+        (lambda b: b["feedback"][0].pop("card"), "card"),
+        (lambda b: b["feedback"][0].__setitem__("outcome", "ignored"), "outcome"),
+        (lambda b: b["feedback"][0].pop("acceptedSuggestions"), "acceptedSuggestions"),
+        (lambda b: b["feedback"][0].pop("outcomeTimestamp"), "outcomeTimestamp"),
+        (
+            lambda b: b["feedback"][0].__setitem__("outcomeTimestamp", "yesterday"),
+            "outcomeTimestamp",
+        ),
+        (
+            lambda b: b["feedback"][0].__setitem__("outcomeTimestamp", "2021-12-11T10:05:31"),
+            "outcomeTimestamp",
+        ),
+        (lambda b: b["feedback"][0].__setitem__("acceptedSuggestions", [{}]), "id"),
+        (lambda b: b["feedback"][0].__setitem__("overrideReason", {}), "overrideReason"),
+    ],
+)
+def test_malformed_feedback_is_400_and_nothing_is_stored(client, database_url, mutate, mentions):
+    body = _accepted()
+    mutate(body)
+    response = client.post(FEEDBACK, json=body)
+    assert response.status_code == 400
+    assert mentions in response.get_json()["issue"][0]["diagnostics"] + str(
+        response.get_json()["issue"][0].get("expression")
+    )
+    assert stored_rows(database_url) == []
+
+
+def test_feedback_body_not_json_is_400(client):
+    response = client.post(FEEDBACK, data="nope", content_type="application/json")
+    assert response.status_code == 400
