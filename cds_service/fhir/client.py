@@ -1,0 +1,147 @@
+"""FHIR REST searches for one hook call: paging, timeouts within the hook's deadline.
+
+The `requests.Session` is injected (one pooled session per process, shared by the
+worker threads of `history.py`); every call has explicit (connect, read) timeouts, each
+capped by the time left before the deadline. Failures become the small error tree of
+`errors.py`, with messages that carry no URL, no header and nothing the server sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from cds_service.fhir.bundle import bundle_link, bundle_resources, is_bundle
+from cds_service.fhir.errors import (
+    FhirBadResponse,
+    FhirUnauthorized,
+    FhirUnreachable,
+    HookDeadlineExceeded,
+)
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+# One search page is a few hundred kB even for long histories; this only stops a runaway body.
+MAX_PAGE_BYTES = 32 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+# A timeout this close to the deadline was cut short by the deadline, not by the server.
+_DEADLINE_SLACK_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class FhirClient:
+    base_url: str
+    session: requests.Session
+    connect_timeout: float
+    read_timeout: float
+    page_cap: int  # pages read per search, the first one included
+    deadline: float  # a time.monotonic() value
+    access_token: str | None = field(default=None, repr=False)
+
+    def search(self, relative_url: str) -> list[dict[str, Any]]:
+        """Every resource of a search, following `next` links up to the page cap."""
+        url = f"{self.base_url.rstrip('/')}/{relative_url}"
+        return self._read_pages(self._get_bundle(url), url)
+
+    def complete(self, first_page: dict[str, Any]) -> list[dict[str, Any]]:
+        """A prefetched first page plus the pages its `next` links lead to."""
+        return self._read_pages(first_page, bundle_link(first_page, "self"))
+
+    def _read_pages(self, page: dict[str, Any], url: str | None) -> list[dict[str, Any]]:
+        resources = bundle_resources(page)
+        seen = {url} if url else set()
+        pages_read = 1
+        while (link := bundle_link(page, "next")) is not None:
+            next_url = urljoin(url or f"{self.base_url.rstrip('/')}/", link)
+            if next_url in seen:
+                log.warning("FHIR paging loop: a next link repeats a page; %d page(s)", pages_read)
+                break
+            if pages_read >= self.page_cap:
+                raise FhirBadResponse(f"search has more than {self.page_cap} pages")
+            self._require_own_server(next_url)
+            page, url = self._get_bundle(next_url), next_url
+            seen.add(url)
+            pages_read += 1
+            resources.extend(bundle_resources(page))
+        return resources
+
+    def _require_own_server(self, url: str) -> None:
+        """The token goes only to fhirServer: a `next` link elsewhere is not followed."""
+        base, target = urlsplit(self.base_url.rstrip("/") + "/"), urlsplit(url)
+        same_origin = (base.scheme, base.netloc.lower()) == (target.scheme, target.netloc.lower())
+        if not (same_origin and target.path.startswith(base.path)):
+            raise FhirBadResponse("a next link leads away from fhirServer")
+
+    def _get_bundle(self, url: str) -> dict[str, Any]:
+        document = _parse_json(self._get(url))
+        if not is_bundle(document):
+            raise FhirBadResponse("the answer to a search is not a FHIR Bundle")
+        return document
+
+    def _get(self, url: str) -> bytes:
+        remaining = self._remaining()
+        timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+        try:
+            with self.session.get(
+                url, headers=self._headers(), timeout=timeout, stream=True
+            ) as response:
+                _check_status(response.status_code)
+                return self._read_body(response)
+        except requests.RequestException as error:
+            if self.deadline - time.monotonic() < _DEADLINE_SLACK_SECONDS:
+                raise HookDeadlineExceeded("FHIR request cut short by the hook deadline") from None
+            raise FhirUnreachable(_describe_failure(error)) from None
+
+    def _read_body(self, response: requests.Response) -> bytes:
+        # A server that trickles bytes resets the read timeout on every chunk: check the clock.
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_PAGE_BYTES:
+                raise FhirBadResponse(f"a page is larger than {MAX_PAGE_BYTES} bytes")
+            self._remaining()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _remaining(self) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise HookDeadlineExceeded("hook deadline passed while reading FHIR data")
+        return remaining
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": FHIR_JSON}
+        if self.access_token:
+            headers["Authorization"] = f"Bearer {self.access_token}"
+        return headers
+
+
+def _check_status(status: int) -> None:
+    if status in (401, 403):
+        raise FhirUnauthorized(f"FHIR server refused access (HTTP {status})")
+    if status == 429 or status >= 500:
+        raise FhirUnreachable(f"FHIR server unavailable (HTTP {status})")
+    if not 200 <= status < 300:
+        raise FhirBadResponse(f"FHIR server answered HTTP {status}")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise FhirBadResponse("the answer is not valid JSON") from None
+
+
+def _describe_failure(error: requests.RequestException) -> str:
+    """The kind of failure only: requests' own message names the URL (and the patient)."""
+    if isinstance(error, requests.Timeout):
+        return "FHIR server did not answer in time"
+    return f"FHIR server unreachable ({type(error).__name__})"

@@ -1,0 +1,132 @@
+"""The patient's history for one hook call: prefetch first, fhirServer for the rest.
+
+Per prefetch key (CDS Hooks 2.0 §3.4): a Bundle with resources is used (and completed
+from fhirServer when it has a `next` link); `null` or an empty Bundle means the EHR has
+no such data; an OperationOutcome or an absent key is searched on fhirServer with the
+request's bearer token. The searches left run concurrently, and the whole gathering
+returns by the hook's deadline whatever a server does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import requests
+
+from cds_service.cdshooks.request import HookRequest
+from cds_service.decision.model import PatientHistory
+from cds_service.fhir.bundle import bundle_link, bundle_resources
+from cds_service.fhir.client import FhirClient
+from cds_service.fhir.errors import FhirError, HookDeadlineExceeded, PatientDataUnavailable
+from cds_service.fhir.parse import build_history
+from cds_service.fhir.prefetch import (
+    SEARCHES,
+    PatientSearch,
+    PrefetchState,
+    fill_template,
+    prefetch_state,
+)
+from cds_service.knowledge.model import Knowledge
+from cds_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Resources = list[dict[str, Any]]
+Fetch = Callable[[FhirClient], Resources]
+
+
+def gather_history(
+    request: HookRequest,
+    knowledge: Knowledge,
+    settings: Settings,
+    session: requests.Session,
+    deadline: float,
+) -> PatientHistory:
+    """Raises PatientDataUnavailable (answer 412) or HookDeadlineExceeded (answer no cards)."""
+    found: dict[str, Resources] = {}
+    to_fetch: dict[PatientSearch, Fetch] = {}
+    for search in SEARCHES:
+        state = prefetch_state(request.prefetch, search.key)
+        bundle = request.prefetch.get(search.key)
+        if state is PrefetchState.NO_DATA:
+            found[search.resource_type] = []
+        elif state is PrefetchState.DATA and bundle_link(bundle, "next") is None:
+            found[search.resource_type] = bundle_resources(bundle)
+        elif state is PrefetchState.DATA:
+            to_fetch[search] = _completion(bundle)
+        else:
+            to_fetch[search] = _search(fill_template(search.template, request))
+    if to_fetch:
+        client = _client(request, settings, session, deadline, tuple(to_fetch))
+        found.update(_run_concurrently(to_fetch, client, deadline))
+    return build_history(found, knowledge)
+
+
+def _completion(first_page: dict[str, Any]) -> Fetch:
+    return lambda client: client.complete(first_page)
+
+
+def _search(relative_url: str) -> Fetch:
+    return lambda client: client.search(relative_url)
+
+
+def _client(
+    request: HookRequest,
+    settings: Settings,
+    session: requests.Session,
+    deadline: float,
+    searches: tuple[PatientSearch, ...],
+) -> FhirClient:
+    if request.fhir_server is None:
+        raise PatientDataUnavailable(
+            tuple(search.key for search in searches),
+            "not prefetched (or prefetched in part) and the request names no fhirServer",
+        )
+    authorization = request.fhir_authorization
+    return FhirClient(
+        base_url=request.fhir_server,
+        session=session,
+        connect_timeout=settings.fhir_connect_timeout,
+        read_timeout=settings.fhir_read_timeout,
+        page_cap=settings.fhir_page_cap,
+        deadline=deadline,
+        access_token=authorization.access_token if authorization else None,
+    )
+
+
+def _run_concurrently(
+    to_fetch: dict[PatientSearch, Fetch], client: FhirClient, deadline: float
+) -> dict[str, Resources]:
+    # Threads still reading at the deadline are left to end on their own (their timeouts
+    # are capped by the same deadline); the answer does not wait for them.
+    executor = ThreadPoolExecutor(max_workers=len(to_fetch), thread_name_prefix="fhir-search")
+    try:
+        futures = {executor.submit(fetch, client): search for search, fetch in to_fetch.items()}
+        _, still_running = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+    if still_running:
+        raise HookDeadlineExceeded("FHIR searches still running at the hook deadline")
+    return _results(futures)
+
+
+def _results(futures: dict[Future[Resources], PatientSearch]) -> dict[str, Resources]:
+    results: dict[str, Resources] = {}
+    failures: dict[str, FhirError] = {}
+    for future, search in futures.items():
+        error = future.exception()
+        if isinstance(error, FhirError):
+            failures[search.key] = error
+        elif error is not None:
+            raise error  # HookDeadlineExceeded, or a bug that must not pass as "no data"
+        else:
+            results[search.resource_type] = future.result()
+    if failures:
+        reason = "; ".join(f"{key}: {error}" for key, error in failures.items())
+        log.warning("patient data unavailable: %s", reason)
+        raise PatientDataUnavailable(tuple(failures), reason)
+    return results

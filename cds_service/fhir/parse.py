@@ -1,0 +1,151 @@
+"""Raw FHIR JSON to the R4B models the decision reads: only what can matter, leniently.
+
+Building an R4B model costs about 20 times the JSON parse, and a long history holds
+hundreds of resources the decision never looks at (diabetes, check-ups, lab orders). So a
+cheap look at the raw codings comes first, and only resources coded in a value set the
+decision uses become models. A resource that fails R4B validation is skipped and counted
+(logged with its type and the count, never its content); the others are still used.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.procedure import Procedure
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import ValidationError
+
+from cds_service.decision.model import Modality, PatientHistory
+from cds_service.knowledge.model import Knowledge, ValueSet
+
+log = logging.getLogger(__name__)
+
+# The value sets (Knowledge.value_sets ids) the decision core reads Conditions with.
+CONDITION_VALUE_SETS: tuple[str, ...] = (
+    "prior_vcf",
+    "vertebral_augmentation",
+    "malignancy",
+    "neurologic_deficit",
+    "infection",
+)
+# Procedures and ServiceRequests matter as vertebral augmentation or as a spine MRI.
+AUGMENTATION_VALUE_SET = "vertebral_augmentation"
+
+Coding = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class RelevantCodes:
+    """Which raw codings can change a decision, built from the knowledge once per call."""
+
+    condition_sets: tuple[ValueSet, ...]
+    augmentation: ValueSet
+    mri_orderables: frozenset[Coding]
+
+    @classmethod
+    def from_knowledge(cls, knowledge: Knowledge) -> RelevantCodes:
+        return cls(
+            condition_sets=tuple(knowledge.value_sets[name] for name in CONDITION_VALUE_SETS),
+            augmentation=knowledge.value_sets[AUGMENTATION_VALUE_SET],
+            mri_orderables=frozenset(
+                key
+                for key, orderable in knowledge.orderables.items()
+                if orderable.study.modality == Modality.MRI
+            ),
+        )
+
+    def condition_matters(self, resource: Mapping[str, Any]) -> bool:
+        return any(
+            value_set.match(system, code) is not None
+            for system, code in _codings(resource)
+            for value_set in self.condition_sets
+        )
+
+    def procedure_matters(self, resource: Mapping[str, Any]) -> bool:
+        """For Procedures and ServiceRequests alike."""
+        return any(
+            (system, code) in self.mri_orderables
+            or self.augmentation.match(system, code) is not None
+            for system, code in _codings(resource)
+        )
+
+
+@dataclass(frozen=True)
+class _Kind:
+    model: type[Condition] | type[Procedure] | type[ServiceRequest]
+    matters: Callable[[RelevantCodes, Mapping[str, Any]], bool]
+
+
+_KINDS: dict[str, _Kind] = {
+    "Condition": _Kind(Condition, RelevantCodes.condition_matters),
+    "Procedure": _Kind(Procedure, RelevantCodes.procedure_matters),
+    "ServiceRequest": _Kind(ServiceRequest, RelevantCodes.procedure_matters),
+}
+
+
+def build_history(resources: Mapping[str, Sequence[Any]], knowledge: Knowledge) -> PatientHistory:
+    """`resources` maps a resource type to the raw resources found for it."""
+    relevant = RelevantCodes.from_knowledge(knowledge)
+    models: dict[str, list[Any]] = {}
+    skipped = 0
+    for resource_type, kind in _KINDS.items():
+        built, invalid = _build(resource_type, kind, resources.get(resource_type, ()), relevant)
+        models[resource_type] = built
+        skipped += invalid
+        if invalid:
+            log.warning("skipped %d invalid %s resource(s)", invalid, resource_type)
+    return PatientHistory(
+        conditions=tuple(models["Condition"]),
+        procedures=tuple(models["Procedure"]),
+        service_requests=tuple(models["ServiceRequest"]),
+        skipped_invalid=skipped,
+    )
+
+
+def _build(
+    resource_type: str, kind: _Kind, raw: Sequence[Any], relevant: RelevantCodes
+) -> tuple[list[Any], int]:
+    built: list[Any] = []
+    invalid = 0
+    for resource in _unique(resource_type, raw):
+        if not kind.matters(relevant, resource):
+            continue
+        try:
+            built.append(kind.model.model_validate(resource))
+        except (ValidationError, ValueError, TypeError):
+            invalid += 1
+    return built, invalid
+
+
+def _unique(resource_type: str, raw: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    """Resources of one type, once per id: pages can overlap when data changes mid-paging.
+
+    Other types in a search Bundle (OperationOutcome entries, `_include`d resources) are
+    not the data asked for and are left out without counting them as invalid.
+    """
+    seen: set[str] = set()
+    for resource in raw:
+        if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
+            continue
+        resource_id = resource.get("id")
+        if isinstance(resource_id, str):
+            if resource_id in seen:
+                continue
+            seen.add(resource_id)
+        yield resource
+
+
+def _codings(resource: Mapping[str, Any]) -> Iterator[Coding]:
+    concept = resource.get("code")
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list):
+        return
+    for coding in codings:
+        if isinstance(coding, dict):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                yield system, code
