@@ -15,6 +15,7 @@ from cds_service.knowledge.loader import load_knowledge
 from cds_service.pipeline import HookPipeline
 from cds_service.render import Renderer
 from cds_service.settings import Settings
+from cds_service.web.auth import install_trust
 from cds_service.web.blueprint import blueprint
 from cds_service.web.errors import register_error_handlers
 from cds_service.web.state import EXTENSION_KEY, ServiceState
@@ -50,6 +51,7 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
     )
     app.register_blueprint(blueprint)
     register_error_handlers(app)
+    install_trust(app, settings, engine)
     log.info(
         "vcf-imaging-cds ready: knowledge %s, database %s",
         knowledge.version,

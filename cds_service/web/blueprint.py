@@ -16,6 +16,7 @@ from cds_service.cdshooks.request import HookRequest, HookRequestSchema
 from cds_service.cdshooks.response import dump_response
 from cds_service.fhir import PatientDataUnavailable
 from cds_service.registry import SERVICES, SERVICES_BY_ID, ServiceDeclaration
+from cds_service.web.auth import check_fhir_server
 from cds_service.web.errors import BadRequest, ServiceError, UnknownService, operation_outcome
 from cds_service.web.state import service_state
 
@@ -38,6 +39,7 @@ def invoke(service_id: str):
     g.cds_service_id = service.id
     hook_request = _parse_hook_request(_json_body(), service)
     g.cds_hook, g.cds_hook_instance = hook_request.hook, hook_request.hook_instance
+    check_fhir_server(hook_request)
     try:
         outcome = service_state().pipeline.run(service, hook_request, started)
     except PatientDataUnavailable as unavailable:

@@ -1,0 +1,106 @@
+"""The trusted issuers, read once at start-up from the file named by `CDS_AUTH_CONFIG`.
+
+```json
+{"issuers": [{"iss": "https://ehr.example/", "jwks_uri": "https://ehr.example/jwks.json",
+              "fhir_servers": ["https://ehr.example/fhir"]}]}
+```
+Each issuer gives `jwks` (an inline JWK Set) or `jwks_uri`, or both: inline keys are then
+used as given and the URI is only what a `jku` header must equal. A file ending in `.yaml`
+or `.yml` is read as YAML, anything else as JSON. Unknown fields are errors, so that a typo
+(`jwks_url`) stops the service instead of silently trusting less or more than meant.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from cds_service.auth.keys import InlineKeys, JwkSetError
+from cds_service.auth.servers import is_within_base
+
+
+class AuthConfigError(ValueError):
+    """The auth config cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    iss: str
+    jwks: Mapping[str, Any] | None
+    jwks_uri: str | None
+    fhir_servers: tuple[str, ...]
+
+    def allows_fhir_server(self, url: str) -> bool:
+        return any(is_within_base(url, base) for base in self.fhir_servers)
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    issuers: Mapping[str, TrustedIssuer]  # by `iss`, exactly as the JWT carries it
+
+
+_URL = {"require_tld": False, "schemes": {"http", "https"}}
+
+
+class _IssuerSchema(Schema):
+    iss = fields.String(required=True, validate=validate.Length(min=1))
+    jwks = fields.Dict()
+    jwks_uri = fields.Url(**_URL)
+    fhir_servers = fields.List(fields.Url(**_URL), required=True)
+
+    @validates_schema
+    def _has_keys(self, data: dict[str, Any], **_: Any) -> None:
+        if "jwks" not in data and "jwks_uri" not in data:
+            raise ValidationError("give 'jwks' (an inline JWK Set) or 'jwks_uri'", "jwks")
+        if "jwks" in data:
+            try:
+                InlineKeys(data["jwks"])
+            except JwkSetError as error:
+                raise ValidationError(str(error), "jwks") from None
+
+
+class _ConfigSchema(Schema):
+    issuers = fields.List(
+        fields.Nested(_IssuerSchema), required=True, validate=validate.Length(min=1)
+    )
+
+    @validates_schema
+    def _unique(self, data: dict[str, Any], **_: Any) -> None:
+        names = [issuer["iss"] for issuer in data.get("issuers", [])]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValidationError(f"issuers listed twice: {duplicates}", "issuers")
+
+
+def load_trust_config(path: Path) -> TrustConfig:
+    try:
+        raw = _read(path)
+        data = _ConfigSchema().load(raw)
+    except ValidationError as error:
+        raise AuthConfigError(f"CDS_AUTH_CONFIG={path}: {error.messages}") from None
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        raise AuthConfigError(f"CDS_AUTH_CONFIG={path}: {error}") from None
+    issuers = {
+        entry["iss"]: TrustedIssuer(
+            iss=entry["iss"],
+            jwks=MappingProxyType(entry["jwks"]) if "jwks" in entry else None,
+            jwks_uri=entry.get("jwks_uri"),
+            fhir_servers=tuple(url.rstrip("/") for url in entry["fhir_servers"]),
+        )
+        for entry in data["issuers"]
+    }
+    return TrustConfig(issuers=MappingProxyType(issuers))
+
+
+def _read(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return yaml.safe_load(text)
+    return json.loads(text)
