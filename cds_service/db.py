@@ -3,12 +3,18 @@
 SQLite file by default, any SQLAlchemy URL (PostgreSQL in production) by `DATABASE_URL`.
 SQLAlchemy Core is used rather than hand-written SQL so that the same statements, including
 the race-free "insert unless already there", run on both back ends.
+
+The schema is created or brought up to date at start-up (`migrate_schema`): a fresh database
+gets every table at once; an older one gets the numbered steps it lacks, recorded in
+`schema_version`. Every step is idempotent, so workers starting together cannot break it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 metadata = sa.MetaData()
@@ -36,6 +42,28 @@ seen_jwt_table = sa.Table(
     sa.Column("expires_at", sa.Integer, nullable=False, index=True),
 )
 
+# Which topic each issued card had: feedback names only the card uuid (CDS Hooks 2.0
+# §Feedback), and the feedback report counts per topic. No patient data in here.
+card_issued_table = sa.Table(
+    "card_issued",
+    metadata,
+    sa.Column("card_uuid", sa.String(128), primary_key=True),
+    sa.Column("service_id", sa.String(128), nullable=False),
+    sa.Column("topic", sa.String(64), nullable=False),
+    sa.Column("indicator", sa.String(16), nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+schema_version_table = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+# The report joins feedback to card_issued by card uuid.
+feedback_card_index = sa.Index("ix_feedback_card_uuid", feedback_table.c.card_uuid)
+
 
 def create_database_engine(url: str) -> Engine:
     """An engine whose schema exists; safe to call from several worker processes at once."""
@@ -44,7 +72,11 @@ def create_database_engine(url: str) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
-    _create_schema(engine)
+    try:
+        _create_schema(engine)
+    except BaseException:
+        engine.dispose()  # close the pooled connection: the caller never sees this engine
+        raise
     return engine
 
 
@@ -58,14 +90,70 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _create_schema(engine: Engine, attempts: int = 3) -> None:
-    # Workers start together: another one may create a table between our check and create.
+    # Workers start together: on SQLite another one may create a table between our check
+    # and our create (PostgreSQL serialises on an advisory lock); a retry then finds it done.
     for attempt in range(attempts):
         try:
-            metadata.create_all(engine, checkfirst=True)
+            with engine.begin() as connection:
+                migrate_schema(connection)
             return
         except DBAPIError:
             if attempt == attempts - 1:
                 raise
+
+
+def _v2_card_issued(connection: Connection) -> None:
+    card_issued_table.create(connection, checkfirst=True)
+    feedback_card_index.create(connection, checkfirst=True)
+
+
+# Step n brings a database from version n-1 to n. Version 1 is the first release's schema
+# (feedback, seen_jwt), which had no schema_version table.
+_STEPS: dict[int, Callable[[Connection], None]] = {2: _v2_card_issued}
+SCHEMA_VERSION = max(_STEPS)
+_SCHEMA_LOCK = 0x7663_6663  # any constant shared by every worker: "vcfc"
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer release: this one must not write to it."""
+
+
+def migrate_schema(connection: Connection) -> int:
+    """Create or upgrade the schema inside the caller's transaction; the version reached."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+    version = _recorded_version(connection)
+    if version is not None and version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"the database schema is version {version}, this service knows up to "
+            f"{SCHEMA_VERSION}: upgrade the service, never run an older one on it"
+        )
+    if version is None:
+        metadata.create_all(connection, checkfirst=True)
+    else:
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            _STEPS[step](connection)
+        schema_version_table.create(connection, checkfirst=True)
+    _record_version(connection, SCHEMA_VERSION)
+    return SCHEMA_VERSION
+
+
+def _recorded_version(connection: Connection) -> int | None:
+    """None for an empty database; 1 for the first release's, which did not record one."""
+    tables = set(sa.inspect(connection).get_table_names())
+    if schema_version_table.name in tables:
+        found = connection.execute(sa.select(schema_version_table.c.version)).scalar()
+        if found is not None:
+            return int(found)
+    return 1 if feedback_table.name in tables else None
+
+
+def _record_version(connection: Connection, version: int) -> None:
+    updated = connection.execute(
+        schema_version_table.update().where(schema_version_table.c.id == 1).values(version=version)
+    ).rowcount
+    if not updated:
+        connection.execute(schema_version_table.insert().values(id=1, version=version))
 
 
 def insert_unless_present(engine: Engine, table: sa.Table, row: dict, key: str) -> bool:
