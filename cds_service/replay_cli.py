@@ -1,0 +1,283 @@
+"""`cds-replay`: replay fixture folders, or one exported patient, through the service.
+
+    cds-replay FOLDER                   every FOLDER/<scenario>/request.json, in-process
+    cds-replay --url BASE_URL FOLDER    the same against a running service
+    cds-replay patient BUNDLE.json --order 72131 [--reason M54.50]
+
+Exit status: 0 when every answer matches its expected.json (patient: the service answered
+200), 1 when one does not, 2 when the replay could not run (usage, unreadable files,
+service unreachable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import requests
+
+from cds_service.knowledge.errors import KnowledgeError
+from cds_service.replay import (
+    ReplayError,
+    Result,
+    Scenario,
+    Sender,
+    differences,
+    flask_sender,
+    http_sender,
+    load_scenarios,
+    normalize,
+    replay,
+    unified_diff,
+    write_expected,
+)
+from cds_service.replay_report import card_rows, format_table, table_lines
+from cds_service.settings import Settings, SettingsError
+
+EXIT_MATCH, EXIT_MISMATCH, EXIT_CANNOT_RUN = 0, 1, 2
+PROGRESS_THRESHOLD = 20  # scenarios; fewer finish before a bar would be worth drawing
+MAX_LISTED_DIFFERENCES = 20
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["patient"]:
+        from cds_service.replay_patient import patient_main
+
+        return patient_main(args[1:])
+    return fixtures_main(args)
+
+
+def fixtures_main(argv: Sequence[str]) -> int:
+    args = _fixtures_parser().parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    try:
+        if not args.folder.is_dir():
+            raise ReplayError(f"{args.folder}: no such folder")
+        scenarios = _selected(load_scenarios(args.folder), args.scenario)
+        if not scenarios:
+            raise ReplayError(f"{args.folder}: no <scenario>/request.json to replay")
+        show_progress = args.progress
+        if show_progress is None:
+            show_progress = err.isatty() and len(scenarios) > PROGRESS_THRESHOLD
+        with open_sender(args.url, (args.connect_timeout, args.timeout), args.verbose) as send:
+            results = _replay_all(scenarios, send, Progress(len(scenarios), err, show_progress))
+    except (ReplayError, SettingsError, KnowledgeError) as error:
+        print(f"cds-replay: {error}", file=err)
+        return EXIT_CANNOT_RUN
+    if args.update:
+        return _update(results, out, args.json)
+    _report(results, out, args.json)
+    return EXIT_MATCH if all(r.passed for r in results) else EXIT_MISMATCH
+
+
+def _fixtures_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cds-replay",
+        description=(
+            "Replay every FOLDER/<scenario>/request.json through the service and compare the "
+            "answer with FOLDER/<scenario>/expected.json. Without --url the service runs "
+            "in-process (development mode: no JWT checks, a temporary SQLite database)."
+        ),
+        epilog="To replay one exported patient: cds-replay patient --help",
+    )
+    parser.add_argument("folder", type=Path, help="folder of <scenario>/request.json")
+    add_service_options(parser)
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="after a human review: rewrite expected.json from the answers, print what changed",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        metavar="GLOB",
+        help="replay only scenarios whose name matches (repeatable), e.g. 'seed-*'",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"progress bar on stderr (default: on a terminal, above {PROGRESS_THRESHOLD} "
+        "scenarios)",
+    )
+    return parser
+
+
+def add_service_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url", metavar="BASE_URL", help="a running service, e.g. http://127.0.0.1:8000"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="read timeout with --url"
+    )
+    parser.add_argument(
+        "--connect-timeout", type=float, default=5.0, metavar="SECONDS", help="with --url"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the in-process service's log on stderr"
+    )
+
+
+@contextlib.contextmanager
+def open_sender(url: str | None, timeout: tuple[float, float], verbose: bool) -> Iterator[Sender]:
+    """A running service at `url`, or the app built in-process on a throw-away database."""
+    if url:
+        with requests.Session() as session:
+            yield http_sender(url, session, timeout)
+        return
+    from cds_service import create_app
+
+    logger = logging.getLogger("cds_service")
+    level = logger.level
+    with tempfile.TemporaryDirectory(prefix="cds-replay-") as folder:
+        try:
+            app = create_app(
+                Settings.from_environ(),
+                database_url=f"sqlite:///{Path(folder) / 'feedback.sqlite3'}",
+                auth_config=None,  # in-process calls carry no JWT
+                log_level="INFO" if verbose else "ERROR",
+            )
+            yield flask_sender(app.test_client())
+        finally:
+            logger.setLevel(level)  # create_app sets it process-wide
+
+
+def _selected(scenarios: list[Scenario], patterns: Sequence[str] | None) -> list[Scenario]:
+    if not patterns:
+        return scenarios
+    return [s for s in scenarios if any(fnmatch.fnmatchcase(s.name, p) for p in patterns)]
+
+
+def _replay_all(scenarios: list[Scenario], send: Sender, progress: Progress) -> list[Result]:
+    results = []
+    for result in replay(scenarios, send):
+        results.append(result)
+        progress.advance(result.scenario.name)
+    progress.close()
+    return results
+
+
+class Progress:
+    """A one-line bar on stderr, redrawn in place; never written to a pipe unless asked."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+        self._total, self._stream, self._enabled, self._done = total, stream, enabled, 0
+
+    def advance(self, name: str) -> None:
+        self._done += 1
+        if not self._enabled:
+            return
+        filled = self.WIDTH * self._done // self._total
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self._stream.write(f"\r[{bar}] {self._done}/{self._total} {name[:40]:<40}")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._enabled:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+# -- reporting ---------------------------------------------------------------------------
+
+
+def verdict(result: Result) -> str:
+    if result.expected is None:
+        return "FAIL: no expected.json"
+    if result.status != 200:
+        return f"FAIL: HTTP {result.status}"
+    return "pass" if result.passed else "FAIL"
+
+
+def _report(results: list[Result], out: TextIO, as_json: bool) -> None:
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        summary = {
+            "passed": not failed,
+            "total": len(results),
+            "failed": len(failed),
+            "scenarios": [_result_json(r) for r in results],
+        }
+        print(json.dumps(summary, indent=2, ensure_ascii=False), file=out)
+        return
+    lines = []
+    for result in results:
+        rows = card_rows(result.scenario.request, result.response)
+        lines.extend(table_lines(result.scenario.name, rows, verdict(result)))
+    print(format_table(lines), file=out)
+    for result in failed:
+        print(f"\n=== {result.scenario.name}: {verdict(result)}", file=out)
+        print(_explanation(result), file=out)
+    print(
+        f"\n{len(results)} scenarios: {len(results) - len(failed)} passed, {len(failed)} failed",
+        file=out,
+    )
+
+
+def _result_json(result: Result) -> dict[str, object]:
+    rows = card_rows(result.scenario.request, result.response)
+    entry: dict[str, object] = {
+        "scenario": result.scenario.name,
+        "passed": result.passed,
+        "status": result.status,
+        "verdict": verdict(result),
+        "rows": [row.as_json() for row in rows],
+    }
+    if not result.passed:
+        entry["differences"] = _differences(result)
+        entry["diff"] = unified_diff(result)
+    return entry
+
+
+def _differences(result: Result) -> list[str]:
+    if result.expected is None:
+        return [f"{result.scenario.expected_path.name} is missing"]
+    return differences(normalize(result.expected), normalize(result.response))
+
+
+def _explanation(result: Result) -> str:
+    found = _differences(result)
+    listed = found[:MAX_LISTED_DIFFERENCES]
+    if len(found) > len(listed):
+        listed.append(f"... and {len(found) - len(listed)} more")
+    text = "\n".join(f"  {line}" for line in listed)
+    return f"{text}\n{unified_diff(result)}" if result.expected is not None else text
+
+
+def _update(results: list[Result], out: TextIO, as_json: bool) -> int:
+    """Writes expected.json for each changed 200 answer; an error answer is never a golden."""
+    changes: dict[str, list[dict[str, str]]] = {"updated": [], "unchanged": [], "refused": []}
+    for result in results:
+        name = result.scenario.name
+        if result.status != 200:
+            changes["refused"].append({"scenario": name, "reason": f"HTTP {result.status}"})
+        elif result.passed:
+            changes["unchanged"].append({"scenario": name})
+        else:
+            changes["updated"].append({"scenario": name, "diff": unified_diff(result)})
+            write_expected(result)
+    if as_json:
+        print(json.dumps(changes, indent=2, ensure_ascii=False), file=out)
+    else:
+        for change in changes["updated"]:
+            print(f"updated {change['scenario']}/expected.json\n{change['diff']}", file=out)
+        for change in changes["refused"]:
+            print(f"NOT updated {change['scenario']}: {change['reason']}", file=out)
+        print(
+            f"{len(changes['updated'])} updated, {len(changes['unchanged'])} unchanged, "
+            f"{len(changes['refused'])} refused",
+            file=out,
+        )
+    return EXIT_MISMATCH if changes["refused"] else EXIT_MATCH
