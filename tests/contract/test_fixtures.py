@@ -1,0 +1,52 @@
+"""Every fixture scenario gives the cards clinicians signed off (fixtures/*/expected.json)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cds_service.replay import load_scenarios, normalize, replay
+
+from ..conftest import FIXTURES
+
+SCENARIOS = load_scenarios(FIXTURES)
+
+
+def send_with(client):
+    def send(path: str, body: dict) -> tuple[int, dict]:
+        response = client.post(path, json=body)
+        return response.status_code, response.get_json()
+
+    return send
+
+
+def test_there_are_fixtures_to_replay():
+    assert len(SCENARIOS) >= 20
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_fixture_answer_matches_expected(client, scenario):
+    (result,) = replay([scenario], send_with(client))
+    assert result.expected is not None, f"{scenario.name} has no expected.json"
+    assert result.status == 200
+    assert normalize(result.response) == normalize(result.expected)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_at_most_one_card_per_evaluated_order(client, scenario):
+    (result,) = replay([scenario], send_with(client))
+    context = scenario.request["context"]
+    evaluated = context.get("selections") or context["draftOrders"]["entry"]
+    assert len(result.response["cards"]) <= len(evaluated)
+    rated = result.response.get("systemActions", [])
+    assert len(rated) == len(result.response["cards"])
+
+
+def test_a_changed_request_no_longer_matches(client):
+    scenario = next(s for s in SCENARIOS if s.name == "seed-kyphoplasty-ct-thoracic-with-contrast")
+    changed = json.loads(json.dumps(scenario.request))
+    order = changed["context"]["draftOrders"]["entry"][0]["resource"]
+    order["code"]["coding"][0]["code"] = "72128"  # CT thoracic spine WITHOUT contrast
+    (result,) = replay([type(scenario)(scenario.name, scenario.folder, changed)], send_with(client))
+    assert not result.passed
