@@ -1,0 +1,111 @@
+"""Lenient, cheap parsing: only resources whose codes can matter become R4B models."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from cds_service.fhir.parse import build_history
+from tests.integration.fhir_helpers import (
+    CPT,
+    ICD10,
+    LOINC,
+    SNOMED,
+    condition,
+    ids,
+    knowledge,
+    procedure,
+    service_request,
+)
+
+P = "fhir-parse"
+
+
+def history_of(*resources: dict):
+    by_type: dict[str, list[dict]] = {}
+    for resource in resources:
+        by_type.setdefault(resource.get("resourceType", "?"), []).append(resource)
+    return build_history(by_type, knowledge())
+
+
+@pytest.mark.parametrize(
+    ("code", "kept"),
+    [
+        ("M80.08XA", True),  # prior VCF
+        ("M48.56XA", True),  # collapsed vertebra, lumbar
+        ("Z85.3", True),  # personal history of malignancy
+        ("G83.4", True),  # cauda equina syndrome: neurologic deficit
+        ("M46.44", True),  # discitis: infection
+        ("M54.16", False),  # radiculopathy alone is not a deficit
+        ("I10", False),
+    ],
+)
+def test_conditions_are_kept_only_when_coded_in_a_decision_value_set(code, kept):
+    history = history_of(condition("c", P, ICD10, code))
+    assert (len(history.conditions) == 1) is kept
+
+
+def test_a_non_vertebral_fragility_fracture_is_not_kept():
+    assert history_of(condition("hip", P, SNOMED, "443165006")).conditions == ()
+
+
+def test_any_coding_of_the_concept_can_make_it_relevant():
+    vcf = condition("c", P, SNOMED, "64859006")  # osteoporosis alone: not relevant
+    vcf["code"]["coding"].append({"system": ICD10, "code": "M80.08XA"})
+    assert ids(history_of(vcf))["conditions"] == {"c"}
+
+
+@pytest.mark.parametrize(
+    ("code", "kept"),
+    [("22514", True), ("22513", True), ("72148", True), ("72131", False), ("77080", False)],
+)
+def test_procedures_and_orders_are_kept_as_augmentation_or_spine_mri(code, kept):
+    history = history_of(procedure("p", P, CPT, code), service_request("s", P, CPT, code))
+    assert (len(history.procedures), len(history.service_requests)) == (int(kept), int(kept))
+
+
+def test_irrelevant_resources_are_never_validated():
+    # Invalid R4 (a string where a CodeableConcept belongs) but coded outside every value
+    # set: it is dropped before validation, so it is not even counted as invalid.
+    lab = service_request("lab", P, LOINC, "2345-7", reasonCode="not a concept")
+    history = history_of(lab)
+    assert (history.service_requests, history.skipped_invalid) == ((), 0)
+
+
+def test_one_invalid_resource_is_skipped_counted_and_logged_without_patient_data(caplog):
+    broken = condition("broken-vcf-id", P, ICD10, "M48.54XA", onsetDateTime="last spring")
+    with caplog.at_level(logging.DEBUG):
+        history = history_of(condition("vcf", P, ICD10, "M80.08XA"), broken)
+    assert ids(history)["conditions"] == {"vcf"}
+    assert history.skipped_invalid == 1
+    assert "skipped 1 invalid Condition resource(s)" in caplog.text
+    for secret in ("broken-vcf-id", "M48.54XA", "last spring", P):
+        assert secret not in caplog.text
+
+
+def test_odd_shapes_are_ignored_not_fatal():
+    odd = [
+        {"resourceType": "Condition", "id": "no-code", "subject": {"reference": "Patient/x"}},
+        {"resourceType": "Condition", "id": "code-list", "code": []},
+        {"resourceType": "Condition", "id": "coding-dict", "code": {"coding": {"code": "x"}}},
+        {"resourceType": "Condition", "id": "coding-number", "code": {"coding": [{"code": 5}]}},
+        {"resourceType": "Condition", "id": "coding-str", "code": {"coding": ["M80.08XA"]}},
+    ]
+    history = history_of(*odd)
+    assert (history.conditions, history.skipped_invalid) == ((), 0)
+
+
+def test_other_resource_types_in_a_search_bundle_are_left_out():
+    outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "information"}]}
+    mislabelled = procedure("p", P, CPT, "22514")
+    history = build_history(
+        {"Condition": [outcome, {"resourceType": "Patient", "id": P}, mislabelled]},
+        knowledge(),
+    )
+    assert (history.conditions, history.procedures, history.skipped_invalid) == ((), (), 0)
+
+
+def test_a_resource_on_two_pages_is_kept_once():
+    vcf = condition("vcf", P, ICD10, "M80.08XA")
+    assert len(history_of(vcf, dict(vcf)).conditions) == 1

@@ -1,0 +1,161 @@
+"""Prefetch states (CDS Hooks 2.0 §3.4): what is used, what means "no data", what is fetched.
+
+Everything here is decided from the request alone: the session refuses any network call,
+so a test that passes proves nothing was fetched.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cds_service.fhir import PatientDataUnavailable, gather_history
+from cds_service.fhir.prefetch import PrefetchState, fill_template, prefetch_state
+from cds_service.settings import Settings
+from tests.integration.fhir_helpers import (
+    CPT,
+    ICD10,
+    OPERATION_OUTCOME,
+    NoNetworkSession,
+    condition,
+    hook_body,
+    hook_request,
+    ids,
+    knowledge,
+    long_history,
+    procedure,
+    searchset,
+)
+
+PATIENT = "fhir-long-history"
+EMPTY = {"conditions": set(), "procedures": set(), "serviceRequests": set()}
+
+
+def gather(body: dict, deadline: float | None = None):
+    return gather_history(
+        hook_request(body),
+        knowledge(),
+        Settings(),
+        NoNetworkSession(),
+        time.monotonic() + 5 if deadline is None else deadline,
+    )
+
+
+def test_full_prefetch_is_used_without_any_request():
+    data = long_history()
+    history = gather(hook_body(PATIENT, data.prefetch(), fhir_server="https://ehr.test/fhir"))
+    assert ids(history) == data.relevant_ids
+
+
+@pytest.mark.parametrize("no_data", [None, searchset([]), {"resourceType": "Bundle"}])
+def test_null_or_empty_bundle_means_no_data_and_no_query(no_data):
+    prefetch = dict.fromkeys(("conditions", "procedures", "serviceRequests"), no_data)
+    history = gather(hook_body(PATIENT, prefetch, fhir_server="https://ehr.test/fhir"))
+    assert ids(history) == EMPTY
+
+
+@pytest.mark.parametrize(
+    "patient", [None, OPERATION_OUTCOME, "absent", {"resourceType": "Patient", "id": PATIENT}]
+)
+def test_the_patient_key_never_causes_a_fetch_or_a_failure(patient):
+    prefetch = long_history().prefetch()
+    if patient != "absent":
+        prefetch["patient"] = patient
+    history = gather(hook_body(PATIENT, prefetch))  # no fhirServer at all
+    assert ids(history) == long_history().relevant_ids
+
+
+def test_absent_keys_without_fhir_server_are_unavailable_and_named():
+    prefetch = {"conditions": searchset([condition("vcf", PATIENT, ICD10, "M80.08XA")])}
+    with pytest.raises(PatientDataUnavailable) as raised:
+        gather(hook_body(PATIENT, prefetch))
+    assert raised.value.missing == ("procedures", "serviceRequests")
+    assert "fhirServer" in raised.value.reason
+
+
+def test_operation_outcome_without_fhir_server_is_unavailable():
+    prefetch = {**long_history().prefetch(), "procedures": OPERATION_OUTCOME}
+    with pytest.raises(PatientDataUnavailable) as raised:
+        gather(hook_body(PATIENT, prefetch))
+    assert raised.value.missing == ("procedures",)
+
+
+def test_paginated_prefetch_without_fhir_server_is_not_taken_as_complete():
+    first_page = searchset([condition("vcf", PATIENT, ICD10, "M80.08XA")])
+    first_page["link"] = [{"relation": "next", "url": "https://ehr.test/fhir/Condition?page=2"}]
+    prefetch = {**long_history().prefetch(), "conditions": first_page}
+    with pytest.raises(PatientDataUnavailable) as raised:
+        gather(hook_body(PATIENT, prefetch))
+    assert raised.value.missing == ("conditions",)
+
+
+def test_prefetch_states():
+    vcf = condition("vcf", PATIENT, ICD10, "M80.08XA")
+    warning = {"resourceType": "OperationOutcome", "issue": [{"severity": "warning"}]}
+    error = {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}
+    paged_empty = {**searchset([]), "link": [{"relation": "next", "url": "https://x/fhir/C"}]}
+    cases = {
+        "absent": PrefetchState.NOT_SATISFIED,
+        "null": PrefetchState.NO_DATA,
+        "empty": PrefetchState.NO_DATA,
+        "outcome": PrefetchState.NOT_SATISFIED,
+        "bundle-with-error-outcome": PrefetchState.NOT_SATISFIED,
+        "bundle-with-warning-outcome": PrefetchState.DATA,  # e.g. "no results": usable
+        "data": PrefetchState.DATA,
+        "empty-first-page": PrefetchState.DATA,  # more pages behind the next link
+        "not-a-bundle": PrefetchState.NOT_SATISFIED,
+        "a-list": PrefetchState.NOT_SATISFIED,
+    }
+    prefetch = {
+        "null": None,
+        "empty": searchset([]),
+        "outcome": OPERATION_OUTCOME,
+        "bundle-with-error-outcome": searchset([vcf, error]),
+        "bundle-with-warning-outcome": searchset([warning]),
+        "data": searchset([vcf]),
+        "empty-first-page": paged_empty,
+        "not-a-bundle": vcf,
+        "a-list": [vcf],
+    }
+    assert {key: prefetch_state(prefetch, key) for key in cases} == cases
+
+
+def test_a_bundle_holding_only_a_warning_outcome_is_no_data():
+    warning = {"resourceType": "OperationOutcome", "issue": [{"severity": "warning"}]}
+    prefetch = dict.fromkeys(("conditions", "procedures", "serviceRequests"), searchset([warning]))
+    assert ids(gather(hook_body(PATIENT, prefetch))) == EMPTY
+
+
+def test_the_request_is_not_changed():
+    prefetch = long_history().prefetch()
+    request = hook_request(hook_body(PATIENT, prefetch))
+    before = repr(request.prefetch)
+    gather_history(request, knowledge(), Settings(), NoNetworkSession(), time.monotonic() + 5)
+    assert repr(request.prefetch) == before
+
+
+def test_server_search_is_the_prefetch_template_with_the_patient_id_encoded():
+    request = hook_request(hook_body("a b/c"))
+    assert fill_template("Condition?patient={{context.patientId}}", request) == (
+        "Condition?patient=a%20b%2Fc"
+    )
+
+
+def test_a_past_deadline_does_not_matter_when_everything_was_prefetched():
+    data = long_history()
+    history = gather(hook_body(PATIENT, data.prefetch()), deadline=time.monotonic() - 1)
+    assert ids(history) == data.relevant_ids
+
+
+def test_kyphoplasty_procedure_is_kept_as_r4b_model_with_its_body_site():
+    prefetch = {
+        "conditions": None,
+        "procedures": searchset(
+            [procedure("kp", PATIENT, CPT, "22514", bodySite=[{"text": "L2"}])]
+        ),
+        "serviceRequests": None,
+    }
+    (kept,) = gather(hook_body(PATIENT, prefetch)).procedures
+    assert type(kept).__module__.startswith("fhir.resources.R4B")
+    assert kept.bodySite[0].text == "L2"
