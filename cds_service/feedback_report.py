@@ -1,0 +1,237 @@
+"""`cds-feedback-report`: how clinicians answered each card topic, for the review committee.
+
+Per card topic: cards issued, accepted, overridden, without feedback, and the override
+reasons. Feedback names only the card uuid (CDS Hooks 2.0 §Feedback); the topic comes from
+`card_issued`, written when the card was rendered. A card with several feedback entries
+counts once, with the entry received last. Free-text override comments are counted but
+never shown: clinicians may write patient details in them.
+
+Writes a text table to stdout and, with `--html`, one self-contained page with inline SVG
+charts (no plotting dependency; any browser shows it, and it can be mailed or printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from cds_service.db import card_issued_table, feedback_table
+from cds_service.feedback_report_html import render_html
+from cds_service.issued_cards import NO_TOPIC
+
+NOT_RECORDED = "not-recorded"  # feedback on a card that card_issued does not know
+NO_REASON = "no reason given"
+COMMENT_ONLY = "free-text comment only (not shown)"
+_ACRONYMS = {"mri": "MRI", "ct": "CT", "vcf": "VCF", "acr": "ACR"}
+
+
+@dataclass
+class TopicFeedback:
+    topic: str
+    label: str
+    issued: int = 0
+    accepted: int = 0
+    overridden: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def without_feedback(self) -> int:
+        return max(self.issued - self.accepted - self.overridden, 0)
+
+    @property
+    def answered(self) -> int:
+        return self.accepted + self.overridden
+
+
+@dataclass(frozen=True)
+class FeedbackReport:
+    generated_at: datetime
+    since: datetime | None
+    topics: tuple[TopicFeedback, ...]
+
+
+def build_report(
+    engine: Engine,
+    reason_labels: Mapping[tuple[str, str], str] | None = None,
+    since: datetime | None = None,
+    now: datetime | None = None,
+) -> FeedbackReport:
+    labels = reason_labels or {}
+    topics: dict[str, TopicFeedback] = {}
+
+    def topic(code: str | None) -> TopicFeedback:
+        code = code or NOT_RECORDED
+        if code not in topics:
+            topics[code] = TopicFeedback(code, topic_label(code))
+        return topics[code]
+
+    with engine.connect() as connection:
+        for code, issued in connection.execute(_issued_per_topic(since)):
+            topic(code).issued = issued
+        for row in _last_feedback_per_card(connection.execute(_feedback_with_topic(since))):
+            entry = topic(row.topic)
+            if row.outcome == "accepted":
+                entry.accepted += 1
+            else:
+                entry.overridden += 1
+                entry.reasons[_reason_label(row, labels)] += 1
+    ordered = sorted(topics.values(), key=lambda t: (t.topic == NOT_RECORDED, -t.issued, t.topic))
+    return FeedbackReport(now or datetime.now(UTC), since, tuple(ordered))
+
+
+def topic_label(code: str) -> str:
+    if code == NOT_RECORDED:
+        return "Card not recorded (issued before recording began)"
+    if code == NO_TOPIC:
+        return "Card without topic"
+    words = " ".join(_ACRONYMS.get(word, word) for word in code.split("-"))
+    return words[:1].upper() + words[1:]
+
+
+def _issued_per_topic(since: datetime | None) -> sa.Select:
+    query = sa.select(card_issued_table.c.topic, sa.func.count()).group_by(
+        card_issued_table.c.topic
+    )
+    if since is not None:
+        query = query.where(card_issued_table.c.issued_at >= since)
+    return query
+
+
+def _feedback_with_topic(since: datetime | None) -> sa.Select:
+    joined = feedback_table.outerjoin(
+        card_issued_table, feedback_table.c.card_uuid == card_issued_table.c.card_uuid
+    )
+    query = (
+        sa.select(
+            feedback_table.c.card_uuid,
+            feedback_table.c.outcome,
+            feedback_table.c.override_reason_system,
+            feedback_table.c.override_reason_code,
+            feedback_table.c.override_user_comment.is_not(None).label("has_comment"),
+            card_issued_table.c.topic,
+        )
+        .select_from(joined)
+        .order_by(feedback_table.c.id)
+    )
+    if since is not None:
+        query = query.where(feedback_table.c.received_at >= since)
+    return query
+
+
+def _last_feedback_per_card(rows: Iterable[sa.Row]) -> Iterable[sa.Row]:
+    last: dict[str, sa.Row] = {}
+    for row in rows:  # in the order received
+        last[row.card_uuid] = row
+    return last.values()
+
+
+def _reason_label(row: sa.Row, labels: Mapping[tuple[str, str], str]) -> str:
+    if row.override_reason_code:
+        key = (row.override_reason_system or "", row.override_reason_code)
+        return labels.get(key, row.override_reason_code)
+    return COMMENT_ONLY if row.has_comment else NO_REASON
+
+
+def reason_labels_from_knowledge(knowledge_dir: Path) -> dict[tuple[str, str], str]:
+    """The display of each override reason the service offers, from `cards/`."""
+    from cds_service.knowledge.loader import load_knowledge
+
+    knowledge = load_knowledge(knowledge_dir)
+    system = f"{knowledge.system_base}/override-reason"  # as render.Renderer codes them
+    return {
+        (system, reason.code): reason.display
+        for text in knowledge.wording.card_texts.values()
+        for reason in text.override_reasons
+    }
+
+
+def render_text(report: FeedbackReport) -> str:
+    period = f"since {report.since:%Y-%m-%d}" if report.since else "all time"
+    lines = [
+        f"Card feedback per topic ({period}; generated {report.generated_at:%Y-%m-%d %H:%M} UTC)",
+        f"{'topic':<34} {'issued':>7} {'accepted':>9} {'overridden':>11} {'no feedback':>12}",
+    ]
+    for topic in report.topics:
+        lines.append(
+            f"{topic.topic:<34} {topic.issued:>7} {topic.accepted:>9} "
+            f"{topic.overridden:>11} {topic.without_feedback:>12}"
+        )
+        for reason, count in topic.reasons.most_common():
+            lines.append(f"    overridden: {count:>5}  {reason}")
+    if not report.topics:
+        lines.append("(no cards issued and no feedback received in this period)")
+    return "\n".join(lines) + "\n"
+
+
+def _missing_tables(engine: Engine) -> list[str]:
+    """The report only reads: it never creates a database where a URL was mistyped."""
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and not Path(database).exists():
+        return [feedback_table.name, card_issued_table.name]
+    present = set(sa.inspect(engine).get_table_names())
+    return [t.name for t in (feedback_table, card_issued_table) if t.name not in present]
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="cds-feedback-report",
+        description="How clinicians answered each card topic: accepted, overridden and why.",
+    )
+    parser.add_argument(
+        "--database-url", help="SQLAlchemy URL of the feedback store (default: DATABASE_URL)"
+    )
+    parser.add_argument("--since", type=_date, help="only cards and feedback from this day on")
+    parser.add_argument("--html", type=Path, help="also write the report as an HTML page here")
+    return parser.parse_args(argv)
+
+
+def _date(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from cds_service.knowledge.errors import KnowledgeError
+    from cds_service.settings import Settings, SettingsError
+
+    args = _parse_args(argv)
+    try:
+        settings = Settings.from_environ()
+    except SettingsError as error:
+        print(f"cds-feedback-report: {error}", file=sys.stderr)
+        return 2
+    try:
+        labels = reason_labels_from_knowledge(settings.knowledge_dir)
+    except KnowledgeError as error:
+        print(f"cds-feedback-report: override reasons shown as codes: {error}", file=sys.stderr)
+        labels = {}
+    engine = sa.create_engine(args.database_url or settings.database_url)
+    try:
+        missing = _missing_tables(engine)
+        if missing:
+            print(
+                f"cds-feedback-report: no {', '.join(missing)} table in "
+                f"{engine.url.render_as_string(hide_password=True)}: is this the service's "
+                "DATABASE_URL, and has the service started on it once (to create or migrate it)?",
+                file=sys.stderr,
+            )
+            return 1
+        report = build_report(engine, labels, args.since)
+    finally:
+        engine.dispose()
+    sys.stdout.write(render_text(report))
+    if args.html:
+        args.html.write_text(render_html(report), encoding="utf-8")
+        print(f"HTML report written to {args.html}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""cds-feedback-report: per card topic, what clinicians accepted, overrode, and why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from cds_service.cdshooks.response import Card, Coding, Source
+from cds_service.db import card_issued_table, create_database_engine
+from cds_service.feedback import FeedbackStore
+from cds_service.feedback_report import (
+    COMMENT_ONLY,
+    NOT_RECORDED,
+    build_report,
+    main,
+    render_text,
+)
+from cds_service.feedback_report_html import render_html
+from cds_service.issued_cards import record_issued_cards
+
+SIGN = "vcf-imaging-order-sign"
+TOPICS = "https://example.org/vcf-imaging-cds/card-topic"
+REASONS = "https://example.org/vcf-imaging-cds/override-reason"
+ISSUED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def card(uuid: str, topic: str, indicator: str = "warning") -> Card:
+    return Card(
+        uuid=uuid,
+        summary="Contrast is not indicated for this study",
+        indicator=indicator,
+        source=Source(label="ACR Appropriateness Criteria", topic=Coding(TOPICS, topic)),
+    )
+
+
+def accepted(card_uuid: str, at: str = "2026-03-02T09:31:00Z") -> dict:
+    return {
+        "card": card_uuid,
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": f"{card_uuid}-suggestion"}],
+        "outcomeTimestamp": at,
+    }
+
+
+def overridden(card_uuid: str, reason: str | None = None, comment: str | None = None) -> dict:
+    override: dict = {}
+    if reason:
+        override["reason"] = {"system": REASONS, "code": reason}
+    if comment:
+        override["userComment"] = comment
+    entry = {"card": card_uuid, "outcome": "overridden", "outcomeTimestamp": "2026-03-02T09:32Z"}
+    if override:
+        entry["overrideReason"] = override
+    return entry
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def ward_month(engine):
+    """Five contrast cards and one MRI card issued; clinicians answered some of them."""
+    contrast = [card(f"c{i}", "contrast-not-indicated") for i in range(1, 6)]
+    record_issued_cards(engine, SIGN, [*contrast, card("m1", "mri-before-augmentation")], ISSUED)
+    store = FeedbackStore(engine)
+    store.store(SIGN, [accepted("c1"), accepted("c2")])
+    store.store(SIGN, [overridden("c3", reason="prior-outside-imaging")])
+    store.store(SIGN, [overridden("c4", reason="prior-outside-imaging")])
+    # c5 was accepted, then the clinician changed their mind: the last answer counts.
+    store.store(SIGN, [accepted("c5")])
+    store.store(SIGN, [overridden("c5", comment="Patient Jane Doe refuses MRI")])
+    store.store(SIGN, [overridden("unknown-card", reason="other")])
+    return engine
+
+
+def topics_by_code(report) -> dict:
+    return {topic.topic: topic for topic in report.topics}
+
+
+def test_counts_per_topic_with_the_last_answer_of_each_card(ward_month):
+    labels = {(REASONS, "prior-outside-imaging"): "Recent imaging done elsewhere"}
+    report = build_report(ward_month, labels)
+
+    contrast = topics_by_code(report)["contrast-not-indicated"]
+    assert (contrast.issued, contrast.accepted, contrast.overridden) == (5, 2, 3)
+    assert contrast.without_feedback == 0
+    assert contrast.reasons == {"Recent imaging done elsewhere": 2, COMMENT_ONLY: 1}
+    mri = topics_by_code(report)["mri-before-augmentation"]
+    assert (mri.issued, mri.answered, mri.without_feedback) == (1, 0, 1)
+
+
+def test_feedback_on_a_card_never_recorded_is_counted_apart(ward_month):
+    report = build_report(ward_month)
+
+    unknown = topics_by_code(report)[NOT_RECORDED]
+    assert (unknown.issued, unknown.overridden) == (0, 1)
+    assert report.topics[-1] is unknown
+    assert unknown.reasons == {"other": 1}  # no display known: the code itself
+
+
+def test_repeated_issue_of_the_same_card_is_recorded_once(engine):
+    assert record_issued_cards(engine, SIGN, [card("c1", "usually-appropriate")], ISSUED) == 1
+    assert record_issued_cards(engine, SIGN, [card("c1", "usually-appropriate")], ISSUED) == 0
+
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(card_issued_table)).all()
+    assert [(r.card_uuid, r.service_id, r.topic, r.indicator) for r in rows] == [
+        ("c1", SIGN, "usually-appropriate", "warning")
+    ]
+
+
+def test_since_leaves_out_older_cards_and_feedback(ward_month):
+    report = build_report(ward_month, since=datetime(2099, 1, 1, tzinfo=UTC))
+
+    assert report.topics == ()
+    assert "no cards issued and no feedback" in render_text(report)
+
+
+def test_free_text_comments_never_reach_the_report(ward_month):
+    report = build_report(ward_month)
+
+    assert "Jane Doe" not in render_text(report)
+    assert "Jane Doe" not in render_html(report)
+
+
+def test_html_page_charts_every_topic_and_escapes_what_the_ehr_sent(engine):
+    record_issued_cards(engine, SIGN, [card("x1", "contrast-not-indicated")], ISSUED)
+    FeedbackStore(engine).store(SIGN, [overridden("x1", reason="<script>alert(1)</script>")])
+
+    page = render_html(build_report(engine))
+
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2
+    assert "Contrast not indicated" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_command_prints_the_table_and_writes_the_page(ward_month, tmp_path, capsys):
+    url = ward_month.url.render_as_string(hide_password=False)
+    page = tmp_path / "report.html"
+
+    assert main(["--database-url", url, "--html", str(page)]) == 0
+
+    out = capsys.readouterr().out
+    assert "contrast-not-indicated" in out and "mri-before-augmentation" in out
+    assert "<svg" in page.read_text()
+
+
+def test_command_refuses_a_database_that_is_not_the_services(tmp_path, capsys):
+    missing = tmp_path / "typo.sqlite3"
+
+    assert main(["--database-url", f"sqlite:///{missing}"]) == 1
+
+    assert "no feedback, card_issued table" in capsys.readouterr().err
+    assert not missing.exists()
