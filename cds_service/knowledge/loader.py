@@ -1,0 +1,124 @@
+"""Loading `cards/` into one frozen `Knowledge`, validated at start-up.
+
+Any problem raises `KnowledgeError` naming the file and the field path: a bad knowledge file
+stops the service with a clear message, never a wrong card (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import Schema, ValidationError
+
+from cds_service.knowledge.checks import (
+    check_cited_sources,
+    check_pitfalls,
+    check_summary_lengths,
+    check_value_sets,
+)
+from cds_service.knowledge.errors import KnowledgeError
+from cds_service.knowledge.model import Knowledge, Source, ValueSet
+from cds_service.knowledge.schema_codes import (
+    ManifestSchema,
+    OrderablesSchema,
+    TextPatternsSchema,
+    ValueSetSchema,
+)
+from cds_service.knowledge.schema_fields import flatten
+from cds_service.knowledge.schema_guidance import CardTextsSchema, VariantsSchema
+
+MANIFEST = "manifest.yaml"
+VALUE_SETS = "value-sets"
+ORDERABLES = "orderables.yaml"
+TEXT_PATTERNS = "text-patterns.yaml"
+VARIANTS = "variants.yaml"
+CARD_TEXTS = "card-texts.yaml"
+
+
+def load_knowledge(directory: Path) -> Knowledge:
+    directory = Path(directory)
+    manifest = _load(directory, MANIFEST, ManifestSchema())
+    register: dict[str, Source] = manifest["sources"]
+    value_sets = _load_value_sets(directory, register)
+    wording = _load(directory, CARD_TEXTS, CardTextsSchema(), register)
+    check_summary_lengths(_name(directory, CARD_TEXTS), wording)
+    check_pitfalls(_name(directory, CARD_TEXTS), wording)
+    return Knowledge(
+        version=manifest["knowledge_version"],
+        system_base=manifest["system_base"],
+        sources=register,
+        value_sets=value_sets,
+        orderables=_load(directory, ORDERABLES, OrderablesSchema(), register),
+        text_patterns=_load(directory, TEXT_PATTERNS, TextPatternsSchema(), register),
+        variants=_load(directory, VARIANTS, VariantsSchema(), register),
+        wording=wording,
+        mri_lookback_days=manifest["mri_lookback_days"],
+    )
+
+
+def _load_value_sets(directory: Path, register: dict[str, Source]) -> dict[str, ValueSet]:
+    folder = directory / VALUE_SETS
+    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    value_sets: dict[str, ValueSet] = {}
+    for path in files:
+        relative = f"{VALUE_SETS}/{path.name}"
+        value_set = _load(directory, relative, ValueSetSchema(), register)
+        if value_set.id in value_sets:
+            raise KnowledgeError(
+                _name(directory, relative), "id", f"{value_set.id} is defined twice."
+            )
+        value_sets[value_set.id] = value_set
+    check_value_sets(_name(directory, VALUE_SETS), value_sets)
+    return value_sets
+
+
+def _load(
+    directory: Path, relative: str, schema: Schema, register: dict[str, Source] | None = None
+) -> Any:
+    name = _name(directory, relative)
+    data = _read_yaml(directory / relative, name)
+    try:
+        loaded = schema.load(data)
+    except ValidationError as error:
+        problems = sorted(flatten(error.messages))
+        path, message = problems[0]
+        more = "".join(f"\n{name}: {p}: {m}" for p, m in problems[1:])
+        raise KnowledgeError(name, path, message + more) from None
+    if register is not None:
+        check_cited_sources(name, data, register)
+    return loaded
+
+
+def _name(directory: Path, relative: str) -> str:
+    """How messages name a file: relative to the knowledge folder's parent, never absolute."""
+    return f"{directory.name}/{relative}"
+
+
+def _read_yaml(path: Path, name: str) -> Any:
+    if not path.is_file():
+        raise KnowledgeError(name, "", "File is missing.")
+    try:
+        with path.open(encoding="utf-8") as stream:
+            data = yaml.load(stream, Loader=_StrictLoader)
+    except yaml.YAMLError as error:
+        raise KnowledgeError(name, "", f"Not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise KnowledgeError(name, "", "Must be a mapping at the top level.")
+    return data
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice (PyYAML would silently keep the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)

@@ -1,0 +1,231 @@
+"""Schemas of the code-related knowledge files: manifest, value sets, orderables, text patterns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
+from cds_service.knowledge.labels import contrasts_for
+from cds_service.knowledge.model import (
+    CodeEntry,
+    OrderableCode,
+    Source,
+    TextPatterns,
+    ValueSet,
+)
+from cds_service.knowledge.schema_fields import (
+    NAME,
+    TEXT,
+    Keyed,
+    Regex,
+    enum_field,
+    source_ids,
+)
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+CPT = "http://www.ama-assn.org/go/cpt"
+LOINC = "http://loinc.org"
+KNOWN_SYSTEMS = (ICD10CM, SNOMED, CPT, LOINC)  # knowledge pack §2 (FHIR system URIs)
+
+_SYSTEM = validate.OneOf(KNOWN_SYSTEMS)
+_HTTP_URL = {"schemes": {"http", "https"}, "require_tld": False}
+# Contrast values a text pattern must be able to recognise (the others are never written).
+_SPOKEN_CONTRASTS = (
+    Contrast.WITHOUT_AND_WITH,
+    Contrast.WITHOUT,
+    Contrast.WITH,
+    Contrast.INTRATHECAL,
+)
+
+
+class SourceSchema(Schema):
+    title = fields.String(required=True, validate=TEXT)
+    url = fields.Url(load_default=None, **_HTTP_URL)
+
+
+class ManifestSchema(Schema):
+    knowledge_version = fields.String(required=True, validate=TEXT)
+    system_base = fields.Url(required=True, **_HTTP_URL)
+    mri_lookback_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    sources = Keyed(
+        SourceSchema(),
+        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]+$")),
+        required=True,
+    )
+
+    @validates_schema
+    def _base_without_slash(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["system_base"].endswith("/"):
+            raise ValidationError("Must not end with '/'.", "system_base")
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["sources"] = {
+            key: Source(id=key, title=value["title"], url=value["url"])
+            for key, value in data["sources"].items()
+        }
+        return data
+
+
+class CodeEntrySchema(Schema):
+    code = fields.String(load_default=None, validate=TEXT)
+    prefix = fields.String(load_default=None, validate=TEXT)
+    display = fields.String(required=True, validate=TEXT)
+    region = enum_field(SpineRegion, load_default=None)
+
+    @validates_schema
+    def _code_or_prefix(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if (data["code"] is None) == (data["prefix"] is None):
+            raise ValidationError("Give exactly one of code or prefix.")
+
+
+class CodeGroupSchema(Schema):
+    system = fields.String(required=True, validate=_SYSTEM)
+    sources = source_ids(load_default=())
+    entries = fields.List(
+        fields.Nested(CodeEntrySchema), required=True, validate=validate.Length(min=1)
+    )
+
+
+class ValueSetSchema(Schema):
+    id = fields.String(required=True, validate=NAME)
+    title = fields.String(required=True, validate=TEXT)
+    sources = source_ids(required=True, validate=validate.Length(min=1))
+    codes = fields.List(
+        fields.Nested(CodeGroupSchema), required=True, validate=validate.Length(min=1)
+    )
+
+    @validates_schema
+    def _no_duplicates(self, data: dict[str, Any], **kwargs: Any) -> None:
+        seen: set[tuple[str, str | None, str | None]] = set()
+        for g, group in enumerate(data["codes"]):
+            for e, entry in enumerate(group["entries"]):
+                key = (group["system"], entry["code"], entry["prefix"])
+                if key in seen:
+                    which = entry["code"] or entry["prefix"]
+                    raise ValidationError(f"{which} is listed twice.", f"codes.{g}.entries.{e}")
+                seen.add(key)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> ValueSet:
+        entries = tuple(
+            CodeEntry(system=group["system"], **entry)
+            for group in data["codes"]
+            for entry in group["entries"]
+        )
+        return ValueSet(
+            id=data["id"], title=data["title"], sources=tuple(data["sources"]), entries=entries
+        )
+
+
+class OrderableSchema(Schema):
+    code = fields.String(required=True, validate=TEXT)
+    display = fields.String(required=True, validate=TEXT)
+    modality = enum_field(Modality, required=True)
+    contrast = enum_field(Contrast, required=True)
+    regions = fields.List(enum_field(SpineRegion), load_default=list)
+    whole_body = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _contrast_fits(self, data: dict[str, Any], **kwargs: Any) -> None:
+        check_contrast(data["modality"], data["contrast"])
+
+
+def check_contrast(modality: Modality, contrast: Contrast) -> None:
+    allowed = contrasts_for(modality)
+    if contrast not in allowed:
+        raise ValidationError(
+            f"{modality.value} takes contrast {', '.join(c.value for c in allowed)}.", "contrast"
+        )
+
+
+class OrderableGroupSchema(Schema):
+    system = fields.String(required=True, validate=_SYSTEM)
+    sources = source_ids(load_default=())
+    codes = fields.List(
+        fields.Nested(OrderableSchema), required=True, validate=validate.Length(min=1)
+    )
+
+
+class OrderablesSchema(Schema):
+    groups = fields.List(
+        fields.Nested(OrderableGroupSchema), required=True, validate=validate.Length(min=1)
+    )
+
+    @validates_schema
+    def _no_duplicates(self, data: dict[str, Any], **kwargs: Any) -> None:
+        seen: set[tuple[str, str]] = set()
+        for g, group in enumerate(data["groups"]):
+            for c, item in enumerate(group["codes"]):
+                key = (group["system"], item["code"])
+                if key in seen:
+                    raise ValidationError(
+                        f"{item['code']} is listed twice.", f"groups.{g}.codes.{c}"
+                    )
+                seen.add(key)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> dict[tuple[str, str], OrderableCode]:
+        return {
+            (group["system"], item["code"]): OrderableCode(
+                system=group["system"],
+                code=item["code"],
+                display=item["display"],
+                study=Study(
+                    modality=item["modality"],
+                    contrast=item["contrast"],
+                    regions=frozenset(item["regions"]),
+                    whole_body=item["whole_body"],
+                ),
+            )
+            for group in data["groups"]
+            for item in group["codes"]
+        }
+
+
+class ModalityPatternSchema(Schema):
+    modality = enum_field(Modality, required=True)
+    pattern = Regex(required=True)
+
+
+class ContrastPatternSchema(Schema):
+    contrast = enum_field(Contrast, required=True, validate=validate.OneOf(_SPOKEN_CONTRASTS))
+    pattern = Regex(required=True)
+
+
+class RegionPatternSchema(Schema):
+    region = enum_field(SpineRegion, required=True)
+    pattern = Regex(required=True)
+
+
+class TextPatternsSchema(Schema):
+    modality = fields.List(fields.Nested(ModalityPatternSchema), required=True)
+    contrast = fields.List(fields.Nested(ContrastPatternSchema), required=True)
+    regions = fields.List(fields.Nested(RegionPatternSchema), required=True)
+    whole_body = Regex(required=True)
+    non_spine = Regex(required=True)
+
+    @validates_schema
+    def _complete(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for name, key, members in (
+            ("modality", "modality", tuple(Modality)),
+            ("contrast", "contrast", _SPOKEN_CONTRASTS),
+            ("regions", "region", tuple(SpineRegion)),
+        ):
+            covered = {item[key] for item in data[name]}
+            missing = [member.value for member in members if member not in covered]
+            if missing:
+                raise ValidationError(f"No pattern for: {', '.join(missing)}.", name)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> TextPatterns:
+        return TextPatterns(
+            modality=tuple((item["modality"], item["pattern"]) for item in data["modality"]),
+            regions=tuple((item["region"], item["pattern"]) for item in data["regions"]),
+            whole_body=data["whole_body"],
+            contrast=tuple((item["contrast"], item["pattern"]) for item in data["contrast"]),
+            non_spine=data["non_spine"],
+        )
