@@ -23,6 +23,7 @@ from cds_service.decision.record import (
     concept_words,
     fhir_date_text,
     first_match,
+    orderables_in,
     reference_to,
     status_code,
 )
@@ -144,10 +145,8 @@ def _spine_mri(
     resource: Any, knowledge: Knowledge, date: str | None, reference: str | None
 ) -> Evidence | None:
     code = getattr(resource, "code", None)
-    for coding in codings(code):
-        key = (getattr(coding, "system", None), getattr(coding, "code", None))
-        orderable = knowledge.orderables.get(key)  # type: ignore[arg-type]
-        if orderable is not None and orderable.study.modality is Modality.MRI:
+    for coding, orderable in orderables_in(code, knowledge.orderables):
+        if orderable.study.modality is Modality.MRI:
             return Evidence(
                 kind=FindingKind.SPINE_MRI,
                 display=getattr(coding, "display", None)

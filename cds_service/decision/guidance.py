@@ -69,7 +69,7 @@ def decide(
     if variant is None:
         return None
     if study.modality is Modality.VERTEBRAL_AUGMENTATION:
-        return _before_augmentation(findings, order, knowledge, guidance, variant)
+        return _before_augmentation(findings, order, study, knowledge, guidance, variant)
     return _rate_imaging(findings, order, study, knowledge, guidance, variant)
 
 
@@ -105,6 +105,7 @@ def _rate_imaging(
 def _before_augmentation(
     findings: PatientFindings,
     order: ClassifiedOrder,
+    study: Study,
     knowledge: Knowledge,
     guidance: Guidance,
     variant: Variant,
@@ -117,8 +118,6 @@ def _before_augmentation(
     )
     if recent:
         return None
-    study = order.study
-    assert study is not None
     wanted = ((Modality.MRI, Contrast.WITHOUT),)
     suggestions = make_suggestions(wanted, regions, study, knowledge) if regions else ()
     topic = Topic.MRI_BEFORE_AUGMENTATION
@@ -212,8 +211,6 @@ def _radiation_level(rating: Rating | None, study: Study) -> str:
 
 def _evidence(findings: PatientFindings, guidance: Guidance) -> tuple[Evidence, ...]:
     """The VCF history always; the finding that chose the guidance when it was not VCF alone."""
-    chosen: tuple[Evidence, ...] = ()
-    for candidate, finding in _PRECEDENCE:
-        if candidate is guidance:
-            chosen = getattr(findings, finding)
+    finding = dict(_PRECEDENCE).get(guidance)
+    chosen: tuple[Evidence, ...] = getattr(findings, finding) if finding else ()
     return findings.prior_vcf + findings.vertebral_augmentation + chosen

@@ -19,11 +19,11 @@ from cds_service.decision.model import (
     Study,
 )
 from cds_service.decision.record import (
-    codings,
     concept_texts,
     concept_words,
     fhir_date_text,
     first_match,
+    orderables_in,
     reference_to,
 )
 
@@ -74,13 +74,8 @@ def classify_order(order: Any, knowledge: Knowledge) -> ClassifiedOrder:
 
 
 def _study_from_codes(code: Any, knowledge: Knowledge) -> Study | None:
-    for coding in codings(code):
-        system, value = getattr(coding, "system", None), getattr(coding, "code", None)
-        if isinstance(system, str) and isinstance(value, str):
-            orderable = knowledge.orderables.get((system, value.strip()))
-            if orderable is not None:
-                return orderable.study
-    return None
+    """The study named by the first CPT, LOINC or SNOMED CT coding the knowledge knows."""
+    return next((o.study for _, o in orderables_in(code, knowledge.orderables)), None)
 
 
 def _study_from_words(code: Any, patterns: TextPatterns) -> Study | None:

@@ -8,10 +8,10 @@ therefore tolerates absent elements and returns plain strings.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from cds_service.knowledge.model import CodeEntry, ValueSet
+from cds_service.knowledge.model import CodeEntry, OrderableCode, ValueSet
 
 
 def codings(concept: Any) -> tuple[Any, ...]:
@@ -67,6 +67,18 @@ def _matches(
             entry = value_set.match(system, code.strip())
             if entry is not None:
                 yield coding, entry
+
+
+def orderables_in(
+    concept: Any, orderables: Mapping[tuple[str, str], OrderableCode]
+) -> Iterator[tuple[Any, OrderableCode]]:
+    """Each coding of the concept that names a known study or procedure, with what it names."""
+    for coding in codings(concept):
+        system, code = getattr(coding, "system", None), getattr(coding, "code", None)
+        if isinstance(system, str) and isinstance(code, str):
+            orderable = orderables.get((system, code.strip()))
+            if orderable is not None:
+                yield coding, orderable
 
 
 def fhir_date_text(value: Any) -> str | None:
