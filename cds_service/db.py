@@ -165,6 +165,12 @@ def insert_unless_present(engine: Engine, table: sa.Table, row: dict, key: str) 
         from sqlalchemy.dialects.postgresql import insert
     else:
         raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    statement = insert(table).values(**row).on_conflict_do_nothing(index_elements=[key])
+    # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT.
+    statement = (
+        insert(table)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c[key])
+    )
     with engine.begin() as connection:
-        return connection.execute(statement).rowcount == 1
+        return connection.execute(statement).first() is not None
