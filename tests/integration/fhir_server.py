@@ -28,6 +28,11 @@ import requests
 SEKMET_VERSION = "0.1.1"
 _STARTUP_SECONDS = 60.0
 _HTTP_TIMEOUT = (2.0, 30.0)
+PATIENT_SEARCH_TYPES = {
+    "conditions": "Condition",
+    "procedures": "Procedure",
+    "serviceRequests": "ServiceRequest",
+}
 
 
 def sekmet_venv() -> Path:
@@ -126,6 +131,19 @@ class SekmetServer:
         ]
         if entries:
             self.transaction(entries)
+
+    def load_patient(self, patient_id: str, prefetch: dict[str, Any]) -> None:
+        """Hold exactly the data of this prefetch for the patient: earlier data sets go."""
+        self.clear_patient(patient_id, PATIENT_SEARCH_TYPES.values())
+        patient = prefetch.get("patient")
+        if not (isinstance(patient, dict) and patient.get("resourceType") == "Patient"):
+            patient = {"resourceType": "Patient", "id": patient_id}
+        resources = [patient]
+        for key in PATIENT_SEARCH_TYPES:
+            bundle = prefetch.get(key)
+            if isinstance(bundle, dict):
+                resources += [entry["resource"] for entry in bundle.get("entry", [])]
+        self.put_all(resources)
 
 
 def settings_yaml(port: int, workdir: Path, tokens: Iterable[str]) -> str:

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from cds_service.fhir import gather_history
-from cds_service.fhir.bundle import bundle_resources
 from cds_service.settings import Settings
 from tests.conftest import FIXTURES, SHARED
 from tests.integration.fhir_helpers import (
@@ -67,19 +66,6 @@ def fhir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SekmetServer]:
         yield server
 
 
-def load(fhir: SekmetServer, case: Case) -> None:
-    """The server holds exactly this patient's data (ids kept by PUT entries)."""
-    fhir.clear_patient(case.patient_id, TYPE_OF_KEY.values())
-    patient = case.prefetch.get("patient")
-    if not (isinstance(patient, dict) and patient.get("resourceType") == "Patient"):
-        patient = {"resourceType": "Patient", "id": case.patient_id}
-    resources = [patient]
-    for key in SEARCH_KEYS:
-        if isinstance(case.prefetch.get(key), dict):
-            resources += bundle_resources(case.prefetch[key])
-    fhir.put_all(resources)
-
-
 def first_page(fhir: SekmetServer, case: Case, key: str) -> dict[str, Any]:
     """What an EHR that paginates its prefetch sends: one small page with a next link."""
     url = f"{fhir.base_url}/{TYPE_OF_KEY[key]}?patient={case.patient_id}&_count=10"
@@ -99,7 +85,7 @@ def gather(fhir: SekmetServer, case: Case, prefetch: dict[str, Any]):
 
 @pytest.mark.parametrize("case", cases())
 def test_same_history_with_no_partial_paginated_or_full_prefetch(fhir, case):
-    load(fhir, case)
+    fhir.load_patient(case.patient_id, case.prefetch)
     full, full_requests = gather(fhir, case, case.prefetch)
     fetched, fetched_requests = gather(fhir, case, {})
     partial, _ = gather(
@@ -124,7 +110,7 @@ def test_same_history_with_no_partial_paginated_or_full_prefetch(fhir, case):
 
 def test_a_long_history_is_read_over_several_pages(fhir):
     case = Case(long_history().patient_id, long_history().prefetch(), long_history())
-    load(fhir, case)
+    fhir.load_patient(case.patient_id, case.prefetch)
     history, requests_sent = gather(fhir, case, {})
     assert ids(history) == case.expected.relevant_ids
     # 45 Conditions, 25 Procedures, 22 ServiceRequests at sekmet's 20 per page: 3 + 2 + 2.
