@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -103,3 +105,155 @@ def _compact(header: dict[str, Any], payload: dict[str, Any]) -> str:
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def auth_app(tmp_path: Path, issuers: list[dict[str, Any]], **settings: Any):
+    """The real app, with `issuers` trusted and its own SQLite file."""
+    from cds_service import create_app
+    from cds_service.settings import Settings
+
+    config = write_auth_config(tmp_path / "auth-config.json", issuers)
+    database_url = f"sqlite:///{tmp_path / 'cds.sqlite3'}"
+    return create_app(Settings(database_url=database_url, auth_config=config, **settings))
+
+
+PATIENT_ID = "pt-trust-4711"
+MRN = "MRN-77812345"
+FAMILY, GIVEN = "Quiggleworth", "Zebedee"
+ACCESS_TOKEN = "ehr-access-token-9f8e7d6c5b4a"
+
+
+def order_sign_request(fhir_server: str | None = None, prefetch: bool = True) -> dict[str, Any]:
+    """An order-sign call for a patient with a prior L1 compression fracture: MRI L-spine.
+
+    Names, identifiers and codes are distinctive so that a test can look for them in logs.
+    """
+    subject = {"reference": f"Patient/{PATIENT_ID}"}
+    draft = {
+        "resourceType": "ServiceRequest",
+        "id": "draft-mri-lumbar",
+        "status": "draft",
+        "intent": "order",
+        "subject": subject,
+        "code": {
+            "coding": [
+                {
+                    "system": "http://www.ama-assn.org/go/cpt",
+                    "code": "72158",
+                    "display": "MRI lumbar spine without and with contrast",
+                }
+            ]
+        },
+    }
+    request: dict[str, Any] = {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {
+            "userId": "Practitioner/dr-trust",
+            "patientId": PATIENT_ID,
+            "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": draft}]},
+        },
+    }
+    if fhir_server is not None:
+        request["fhirServer"] = fhir_server
+        request["fhirAuthorization"] = {
+            "access_token": ACCESS_TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "scope": "patient/Condition.read patient/Procedure.read patient/ServiceRequest.read",
+            "subject": "vcf-imaging-cds",
+        }
+    if prefetch:
+        request["prefetch"] = _prefetch(subject)
+    return request
+
+
+def _prefetch(subject: dict[str, str]) -> dict[str, Any]:
+    patient = {
+        "resourceType": "Patient",
+        "id": PATIENT_ID,
+        "identifier": [{"system": "urn:oid:1.2.3.4.5", "value": MRN}],
+        "name": [{"family": FAMILY, "given": [GIVEN]}],
+        "birthDate": "1941-07-23",
+    }
+    fracture = {
+        "resourceType": "Condition",
+        "id": "cond-vcf-l1",
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "code": {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/sid/icd-10-cm",
+                    "code": "M80.08XA",
+                    "display": "Age-related osteoporosis with current pathological fracture, "
+                    "vertebra(e), initial encounter for fracture",
+                }
+            ],
+            "text": "Osteoporotic wedge fracture of L1 vertebra",
+        },
+        "bodySite": [{"text": "L1"}],
+        "subject": subject,
+        "onsetDateTime": "2025-02-11",
+    }
+    return {
+        "patient": patient,
+        "conditions": _searchset(fracture),
+        "procedures": _searchset(),
+        "serviceRequests": _searchset(),
+    }
+
+
+def _searchset(*resources: dict[str, Any]) -> dict[str, Any]:
+    entries = [{"resource": resource} for resource in resources]
+    return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+
+
+class RecordingListener:
+    """Accepts connections, counts them, answers 503 and hangs up."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.05)
+        self.base = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            with connection:
+                connection.settimeout(1)
+                try:
+                    connection.recv(65536)
+                    connection.sendall(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                        b"Connection: close\r\n\r\n"
+                    )
+                except OSError:
+                    pass
+
+    def settle(self) -> int:
+        """The count once connections already queued by the kernel have been accepted."""
+        time.sleep(0.3)
+        return self.accepted
+
+    def __enter__(self) -> RecordingListener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._socket.close()
