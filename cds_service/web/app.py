@@ -8,6 +8,7 @@ import logging
 import requests
 from flask import Flask
 from flask_cors import CORS
+from requests.adapters import HTTPAdapter
 
 from cds_service.db import create_database_engine
 from cds_service.feedback import FeedbackStore
@@ -32,7 +33,7 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
     _configure_logging(settings)
     knowledge = load_knowledge(settings.knowledge_dir)
     engine = create_database_engine(settings.database_url)
-    session = requests.Session()
+    session = _fhir_session()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
@@ -60,6 +61,15 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
         engine.url.render_as_string(hide_password=True),
     )
     return app
+
+
+def _fhir_session() -> requests.Session:
+    """One pooled session for all FHIR calls: gunicorn threads x concurrent searches."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=16)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _configure_logging(settings: Settings) -> None:
