@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cds_service.knowledge.model import Knowledge
+if TYPE_CHECKING:
+    from cds_service.knowledge.model import Knowledge
 
 CPT = "http://www.ama-assn.org/go/cpt"
 LOINC = "http://loinc.org"

@@ -75,6 +75,8 @@ def load_scenarios(folder: Path) -> list[Scenario]:
             request = json.loads(request_path.read_text())
         except ValueError as error:
             raise ReplayError(f"{request_path}: not valid JSON ({error})") from None
+        if not isinstance(request, dict):
+            raise ReplayError(f"{request_path}: not a JSON object (a CDS Hooks request)")
         scenarios.append(Scenario(request_path.parent.name, request_path.parent, request))
     return scenarios
 

@@ -16,11 +16,12 @@ import contextlib
 import fnmatch
 import json
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import requests
 
@@ -42,6 +43,9 @@ from cds_service.replay import (
 from cds_service.replay_report import card_rows, format_table, table_lines
 from cds_service.settings import Settings, SettingsError
 
+if TYPE_CHECKING:
+    from flask import Flask
+
 EXIT_MATCH, EXIT_MISMATCH, EXIT_CANNOT_RUN = 0, 1, 2
 PROGRESS_THRESHOLD = 20  # scenarios; fewer finish before a bar would be worth drawing
 MAX_LISTED_DIFFERENCES = 20
@@ -49,11 +53,16 @@ MAX_LISTED_DIFFERENCES = 20
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["patient"]:
-        from cds_service.replay_patient import patient_main
+    try:
+        if args[:1] == ["patient"]:
+            from cds_service.replay_patient import patient_main
 
-        return patient_main(args[1:])
-    return fixtures_main(args)
+            return patient_main(args[1:])
+        return fixtures_main(args)
+    except BrokenPipeError:
+        # The reader went away (`cds-replay fixtures | head`): stop quietly, as a filter does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CANNOT_RUN
 
 
 def fixtures_main(argv: Sequence[str]) -> int:
@@ -135,19 +144,25 @@ def open_sender(url: str | None, timeout: tuple[float, float], verbose: bool) ->
         with requests.Session() as session:
             yield http_sender(url, session, timeout)
         return
+    with in_process_app(verbose) as app:
+        yield flask_sender(app.test_client())
+
+
+@contextlib.contextmanager
+def in_process_app(verbose: bool) -> Iterator[Flask]:
+    """`create_app()` from the environment's settings, minus the JWT checks and the database."""
     from cds_service import create_app
 
     logger = logging.getLogger("cds_service")
     level = logger.level
     with tempfile.TemporaryDirectory(prefix="cds-replay-") as folder:
         try:
-            app = create_app(
+            yield create_app(
                 Settings.from_environ(),
                 database_url=f"sqlite:///{Path(folder) / 'feedback.sqlite3'}",
                 auth_config=None,  # in-process calls carry no JWT
                 log_level="INFO" if verbose else "ERROR",
             )
-            yield flask_sender(app.test_client())
         finally:
             logger.setLevel(level)  # create_app sets it process-wide
 
@@ -218,8 +233,16 @@ def _report(results: list[Result], out: TextIO, as_json: bool) -> None:
         lines.extend(table_lines(result.scenario.name, rows, verdict(result)))
     print(format_table(lines), file=out)
     for result in failed:
-        print(f"\n=== {result.scenario.name}: {verdict(result)}", file=out)
-        print(_explanation(result), file=out)
+        if result.expected is not None:
+            print(f"\n=== {result.scenario.name}: {verdict(result)}", file=out)
+            print(_explanation(result), file=out)
+    unreviewed = sum(1 for r in results if r.expected is None)
+    if unreviewed:
+        print(
+            f"\n{unreviewed} scenario(s) have no expected.json: review their answers "
+            "(--json shows them whole), then record them with --update.",
+            file=out,
+        )
     print(
         f"\n{len(results)} scenarios: {len(results) - len(failed)} passed, {len(failed)} failed",
         file=out,
@@ -252,8 +275,7 @@ def _explanation(result: Result) -> str:
     listed = found[:MAX_LISTED_DIFFERENCES]
     if len(found) > len(listed):
         listed.append(f"... and {len(found) - len(listed)} more")
-    text = "\n".join(f"  {line}" for line in listed)
-    return f"{text}\n{unified_diff(result)}" if result.expected is not None else text
+    return "\n".join([*(f"  {line}" for line in listed), unified_diff(result)])
 
 
 def _update(results: list[Result], out: TextIO, as_json: bool) -> int:

@@ -17,7 +17,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cds_service.knowledge.errors import KnowledgeError
 from cds_service.patient_bundle import (
@@ -28,27 +28,28 @@ from cds_service.patient_bundle import (
     read_patient_record,
     reason_coding,
 )
-from cds_service.replay import SERVICE_BY_HOOK, ReplayError
+from cds_service.replay import SERVICE_BY_HOOK, ReplayError, Sender, flask_sender
 from cds_service.replay_cli import (
     EXIT_CANNOT_RUN,
     EXIT_MATCH,
     EXIT_MISMATCH,
     add_service_options,
+    in_process_app,
     open_sender,
 )
 from cds_service.replay_report import CardRow, card_rows, format_table, table_lines
 from cds_service.settings import Settings, SettingsError
+from cds_service.web.state import EXTENSION_KEY
+
+if TYPE_CHECKING:
+    from cds_service.knowledge.model import Knowledge
 
 
 def patient_main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     out, err = sys.stdout, sys.stderr
     try:
-        request = build_request(args, err)
-        if args.save_request:
-            args.save_request.write_text(json.dumps(request, indent=2, ensure_ascii=False) + "\n")
-        with open_sender(args.url, (args.connect_timeout, args.timeout), args.verbose) as send:
-            status, response = send(f"/cds-services/{SERVICE_BY_HOOK[args.hook]}", request)
+        status, request, response = _ask(args, err)
     except (PatientBundleError, ReplayError, SettingsError, KnowledgeError, OSError) as error:
         print(f"cds-replay patient: {error}", file=err)
         return EXIT_CANNOT_RUN
@@ -59,6 +60,29 @@ def patient_main(argv: Sequence[str]) -> int:
     else:
         _show(args.bundle.name, status, rows, response, out)
     return EXIT_MATCH if status == 200 else EXIT_MISMATCH
+
+
+def _ask(args: argparse.Namespace, err: TextIO) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """Builds the request with the knowledge the service uses, sends it: status, request, answer."""
+    path = f"/cds-services/{SERVICE_BY_HOOK[args.hook]}"
+    if args.url:
+        from cds_service.knowledge.loader import load_knowledge
+
+        request = build_request(args, load_knowledge(Settings.from_environ().knowledge_dir), err)
+        with open_sender(args.url, (args.connect_timeout, args.timeout), args.verbose) as send:
+            return _send(send, path, request, args)
+    with in_process_app(args.verbose) as app:
+        request = build_request(args, app.extensions[EXTENSION_KEY].knowledge, err)
+        return _send(flask_sender(app.test_client()), path, request, args)
+
+
+def _send(
+    send: Sender, path: str, request: dict[str, Any], args: argparse.Namespace
+) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    if args.save_request:
+        args.save_request.write_text(json.dumps(request, indent=2, ensure_ascii=False) + "\n")
+    status, response = send(path, request)
+    return status, request, response
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,10 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_request(args: argparse.Namespace, err: TextIO) -> dict[str, Any]:
-    from cds_service.knowledge.loader import load_knowledge
-
-    knowledge = load_knowledge(Settings.from_environ().knowledge_dir)
+def build_request(args: argparse.Namespace, knowledge: Knowledge, err: TextIO) -> dict[str, Any]:
     record = read_patient_record(_read_json(args.bundle), args.patient)
     reasons = [reason_coding(code, knowledge) for code in args.reason]
     authored_on = (args.authored_on or datetime.date.today()).isoformat()

@@ -49,7 +49,11 @@ def evaluated_orders(request: dict[str, Any]) -> list[dict[str, Any]]:
     """The draft orders the hook evaluates: the selected ones for order-select, all for sign."""
     context = request.get("context") or {}
     entries = (context.get("draftOrders") or {}).get("entry") or []
-    orders = [e["resource"] for e in entries if isinstance(e, dict) and "resource" in e]
+    orders = [
+        e["resource"]
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
     if request.get("hook") != "order-select":
         return orders
     selected = set(context.get("selections") or ())

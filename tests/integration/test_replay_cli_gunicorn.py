@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 def test_the_url_form_matches_the_in_process_replay(tmp_path, capsys):
     folder = copy_scenarios(tmp_path / "fixtures")
     assert main([str(folder), "--update"]) == 0
+    capsys.readouterr()
     assert main([str(folder), "--json"]) == 0
     in_process = json.loads(capsys.readouterr().out)
     # Development mode (no CDS_AUTH_CONFIG) and a database of its own.

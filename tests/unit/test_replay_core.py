@@ -84,6 +84,13 @@ def test_a_request_that_is_not_json_is_named(tmp_path):
         load_scenarios(tmp_path)
 
 
+def test_a_request_that_is_not_an_object_is_named(tmp_path):
+    (tmp_path / "listed").mkdir()
+    (tmp_path / "listed" / "request.json").write_text("[]")
+    with pytest.raises(ReplayError, match=r"listed/request\.json: not a JSON object"):
+        load_scenarios(tmp_path)
+
+
 def test_a_hook_no_service_answers_is_named():
     scenario = Scenario("patient-view", Path("x"), {"hook": "patient-view"})
     with pytest.raises(ReplayError, match="no service answers hook 'patient-view'"):
