@@ -60,7 +60,8 @@ def _wait_until_up(base_url: str, process: subprocess.Popen, timeout: float = 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited: {process.stderr.read().decode()[-2000:]}")
-        with contextlib.suppress(requests.ConnectionError):
+        # Workers accept before they finish booting: a slow answer is "not up yet" too.
+        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
             if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 return
         time.sleep(0.2)
