@@ -100,17 +100,33 @@ def _read_yaml(path: Path, name: str) -> Any:
     if not path.is_file():
         raise KnowledgeError(name, "", "File is missing.")
     try:
-        with path.open(encoding="utf-8") as stream:
-            data = yaml.load(stream, Loader=_StrictLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except yaml.YAMLError as error:
-        raise KnowledgeError(name, "", f"Not valid YAML: {error}") from None
+        raise KnowledgeError(
+            name, "", f"Not valid YAML{_where(error)}: {_problem(error)}"
+        ) from None
     if not isinstance(data, dict):
         raise KnowledgeError(name, "", "Must be a mapping at the top level.")
     return data
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice (PyYAML would silently keep the last one)."""
+def _where(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _problem(error: yaml.YAMLError) -> str:
+    """The problem without PyYAML's marks (they would print the file's absolute path)."""
+    parts = (getattr(error, "context", None), getattr(error, "problem", None))
+    return "; ".join(part for part in parts if part) or type(error).__name__
+
+
+# libyaml's parser when PyYAML was built with it (several times faster); same safe constructor.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[valid-type,misc]
+    """Safe loading that rejects a key given twice (PyYAML would silently keep the last one)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[Any] = set()

@@ -37,7 +37,7 @@ SUMMARY_FIELDS = ("ordered", "suggested", "category")
 DETAIL_FIELDS = (*SUMMARY_FIELDS, "rating", "radiation", "variant", "acr_topic")
 PITFALL_FIELDS = ("treated_levels", "adjacent_levels")
 # Headings the renderer reads, plus the label fragments of labels.py.
-HEADINGS = ("why", "pitfalls", "sources", "no_region", *LABEL_FRAGMENTS)
+HEADINGS = ("why", "pitfalls", "sources", "no_region", "paraphrased", *LABEL_FRAGMENTS)
 
 # ACR Relative Radiation Levels, adult bands (knowledge pack §3 R8); "Varies" as ACR prints it.
 RADIATION_LEVELS = (
