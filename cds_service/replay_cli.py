@@ -31,16 +31,14 @@ from cds_service.replay import (
     Result,
     Scenario,
     Sender,
-    differences,
     flask_sender,
     http_sender,
     load_scenarios,
-    normalize,
     replay,
     unified_diff,
     write_expected,
 )
-from cds_service.replay_report import card_rows, format_table, table_lines
+from cds_service.replay_report import print_report
 from cds_service.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -48,7 +46,6 @@ if TYPE_CHECKING:
 
 EXIT_MATCH, EXIT_MISMATCH, EXIT_CANNOT_RUN = 0, 1, 2
 PROGRESS_THRESHOLD = 20  # scenarios; fewer finish before a bar would be worth drawing
-MAX_LISTED_DIFFERENCES = 20
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,7 +81,7 @@ def fixtures_main(argv: Sequence[str]) -> int:
         return EXIT_CANNOT_RUN
     if args.update:
         return _update(results, out, args.json)
-    _report(results, out, args.json)
+    print_report(results, out, args.json)
     return EXIT_MATCH if all(r.passed for r in results) else EXIT_MISMATCH
 
 
@@ -133,7 +130,9 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
         "--connect-timeout", type=float, default=5.0, metavar="SECONDS", help="with --url"
     )
     parser.add_argument(
-        "--verbose", action="store_true", help="show the in-process service's log on stderr"
+        "--verbose",
+        action="store_true",
+        help="the in-process service's INFO log on stderr (its errors are always shown)",
     )
 
 
@@ -203,79 +202,6 @@ class Progress:
         if self._enabled:
             self._stream.write("\n")
             self._stream.flush()
-
-
-# -- reporting ---------------------------------------------------------------------------
-
-
-def verdict(result: Result) -> str:
-    if result.expected is None:
-        return "FAIL: no expected.json"
-    if result.status != 200:
-        return f"FAIL: HTTP {result.status}"
-    return "pass" if result.passed else "FAIL"
-
-
-def _report(results: list[Result], out: TextIO, as_json: bool) -> None:
-    failed = [r for r in results if not r.passed]
-    if as_json:
-        summary = {
-            "passed": not failed,
-            "total": len(results),
-            "failed": len(failed),
-            "scenarios": [_result_json(r) for r in results],
-        }
-        print(json.dumps(summary, indent=2, ensure_ascii=False), file=out)
-        return
-    lines = []
-    for result in results:
-        rows = card_rows(result.scenario.request, result.response)
-        lines.extend(table_lines(result.scenario.name, rows, verdict(result)))
-    print(format_table(lines), file=out)
-    for result in failed:
-        if result.expected is not None:
-            print(f"\n=== {result.scenario.name}: {verdict(result)}", file=out)
-            print(_explanation(result), file=out)
-    unreviewed = sum(1 for r in results if r.expected is None)
-    if unreviewed:
-        print(
-            f"\n{unreviewed} scenario(s) have no expected.json: review their answers "
-            "(--json shows them whole), then record them with --update.",
-            file=out,
-        )
-    print(
-        f"\n{len(results)} scenarios: {len(results) - len(failed)} passed, {len(failed)} failed",
-        file=out,
-    )
-
-
-def _result_json(result: Result) -> dict[str, object]:
-    rows = card_rows(result.scenario.request, result.response)
-    entry: dict[str, object] = {
-        "scenario": result.scenario.name,
-        "passed": result.passed,
-        "status": result.status,
-        "verdict": verdict(result),
-        "rows": [row.as_json() for row in rows],
-    }
-    if not result.passed:
-        entry["differences"] = _differences(result)
-        entry["diff"] = unified_diff(result)
-    return entry
-
-
-def _differences(result: Result) -> list[str]:
-    if result.expected is None:
-        return [f"{result.scenario.expected_path.name} is missing"]
-    return differences(normalize(result.expected), normalize(result.response))
-
-
-def _explanation(result: Result) -> str:
-    found = _differences(result)
-    listed = found[:MAX_LISTED_DIFFERENCES]
-    if len(found) > len(listed):
-        listed.append(f"... and {len(found) - len(listed)} more")
-    return "\n".join([*(f"  {line}" for line in listed), unified_diff(result)])
 
 
 def _update(results: list[Result], out: TextIO, as_json: bool) -> int:

@@ -1,4 +1,4 @@
-"""What a replayed answer says, one row per evaluated order, as a table a person can read.
+"""The replay report: one row per evaluated order, the table, the differences, the JSON.
 
 The rows come from the answer alone (cards and the rating `systemActions`), so the same code
 reads an in-process answer and one from a running service. Cards and rating actions are
@@ -7,9 +7,12 @@ emitted in the same order, one of each per rated order (DESIGN.md, contract).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TextIO
+
+from cds_service.replay import Result, differences, normalize, unified_diff
 
 NO_CARD = "no card"
 _NONE = "-"
@@ -155,3 +158,78 @@ def table_lines(scenario: str, rows: Sequence[CardRow], result: str) -> list[tup
 def _fit(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- the replay report -----------------------------------------------------------------
+
+MAX_LISTED_DIFFERENCES = 20
+
+
+def verdict(result: Result) -> str:
+    if result.expected is None:
+        return "FAIL: no expected.json"
+    if result.status != 200:
+        return f"FAIL: HTTP {result.status}"
+    return "pass" if result.passed else "FAIL"
+
+
+def print_report(results: list[Result], out: TextIO, as_json: bool) -> None:
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        summary = {
+            "passed": not failed,
+            "total": len(results),
+            "failed": len(failed),
+            "scenarios": [_result_json(r) for r in results],
+        }
+        print(json.dumps(summary, indent=2, ensure_ascii=False), file=out)
+        return
+    lines = []
+    for result in results:
+        rows = card_rows(result.scenario.request, result.response)
+        lines.extend(table_lines(result.scenario.name, rows, verdict(result)))
+    print(format_table(lines), file=out)
+    for result in failed:
+        if result.expected is not None:
+            print(f"\n=== {result.scenario.name}: {verdict(result)}", file=out)
+            print(_explanation(result), file=out)
+    unreviewed = sum(1 for r in results if r.expected is None)
+    if unreviewed:
+        print(
+            f"\n{unreviewed} scenario(s) have no expected.json: review their answers "
+            "(--json shows them whole), then record them with --update.",
+            file=out,
+        )
+    print(
+        f"\n{len(results)} scenarios: {len(results) - len(failed)} passed, {len(failed)} failed",
+        file=out,
+    )
+
+
+def _result_json(result: Result) -> dict[str, object]:
+    rows = card_rows(result.scenario.request, result.response)
+    entry: dict[str, object] = {
+        "scenario": result.scenario.name,
+        "passed": result.passed,
+        "status": result.status,
+        "verdict": verdict(result),
+        "rows": [row.as_json() for row in rows],
+    }
+    if not result.passed:
+        entry["differences"] = _differences(result)
+        entry["diff"] = unified_diff(result)
+    return entry
+
+
+def _differences(result: Result) -> list[str]:
+    if result.expected is None:
+        return [f"{result.scenario.expected_path.name} is missing"]
+    return differences(normalize(result.expected), normalize(result.response))
+
+
+def _explanation(result: Result) -> str:
+    found = _differences(result)
+    listed = found[:MAX_LISTED_DIFFERENCES]
+    if len(found) > len(listed):
+        listed.append(f"... and {len(found) - len(listed)} more")
+    return "\n".join([*(f"  {line}" for line in listed), unified_diff(result)])
