@@ -10,7 +10,7 @@ from cds_service.decision.model import Category, Contrast, Guidance, Modality, T
 from cds_service.knowledge.errors import KnowledgeError
 from cds_service.knowledge.labels import longest_study_label
 from cds_service.knowledge.loader import load_knowledge
-from tests.unit.knowledge_support import CARDS, apply_case, bad_cases, copy_cards
+from tests.unit.knowledge_cases.support import CARDS, apply_case, bad_cases, copy_cards
 
 
 @pytest.fixture(scope="module")

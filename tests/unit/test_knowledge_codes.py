@@ -7,7 +7,7 @@ import pytest
 from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
 from cds_service.knowledge.loader import load_knowledge
 from cds_service.knowledge.model import CodeEntry, ValueSet
-from tests.unit.knowledge_support import CARDS
+from tests.unit.knowledge_cases.support import CARDS
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SCT = "http://snomed.info/sct"

@@ -7,7 +7,7 @@ import pytest
 
 from cds_service.decision.model import Contrast, Modality, SpineRegion
 from cds_service.knowledge.loader import load_knowledge
-from tests.unit.knowledge_support import CARDS
+from tests.unit.knowledge_cases.support import CARDS
 
 C, T, L = SpineRegion.CERVICAL, SpineRegion.THORACIC, SpineRegion.LUMBAR
 

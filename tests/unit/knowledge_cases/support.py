@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-CARDS = Path(__file__).resolve().parents[2] / "cards"
-CASES = Path(__file__).resolve().parent / "knowledge_cases" / "bad-knowledge.yaml"
+CARDS = Path(__file__).resolve().parents[3] / "cards"
+CASES = Path(__file__).resolve().parent / "bad-knowledge.yaml"
 
 
 def copy_cards(tmp_path: Path) -> Path:

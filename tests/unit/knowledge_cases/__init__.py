@@ -1,0 +1,1 @@
+"""Bad-knowledge cases and helpers for the knowledge tests."""
