@@ -107,6 +107,18 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def feedback_body(comment: str | None = None) -> dict[str, Any]:
+    """One overridden-card feedback entry, with a clinician's comment if given."""
+    entry: dict[str, Any] = {
+        "card": str(uuid.uuid4()),
+        "outcome": "overridden",
+        "outcomeTimestamp": "2026-11-26T10:00:00Z",
+    }
+    if comment is not None:
+        entry["overrideReason"] = {"userComment": comment}
+    return {"feedback": [entry]}
+
+
 def auth_app(tmp_path: Path, issuers: list[dict[str, Any]], **settings: Any):
     """The real app, with `issuers` trusted and its own SQLite file."""
     from cds_service import create_app

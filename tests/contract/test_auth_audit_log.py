@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from tests.trust_support import (
     bearer,
     claims,
     es384_key,
+    feedback_body,
     issuer_entry,
     order_sign_request,
     sign,
@@ -151,13 +151,8 @@ def test_the_fhir_fallback_logs_no_patient_data_either(app, service_log, listene
 def test_feedback_comments_stay_out_of_the_log(app, service_log):
     path = "/cds-services/vcf-imaging-order-sign/feedback"
     token = sign(KEY, claims(LOCAL + path))
-    entry = {
-        "card": str(uuid.uuid4()),
-        "outcome": "overridden",
-        "overrideReason": {"userComment": COMMENT},
-        "outcomeTimestamp": "2026-11-26T10:00:00Z",
-    }
-    response = app.test_client().post(path, json={"feedback": [entry]}, headers=bearer(token))
+    body = feedback_body(COMMENT)
+    response = app.test_client().post(path, json=body, headers=bearer(token))
     assert response.status_code == 200
     assert COMMENT not in service_log.text and "Quiggleworth" not in service_log.text
     (line,) = audit_lines(service_log)

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from tests.trust_support import EHR, auth_app, bearer, claims, es384_key, issuer_entry, sign
+from tests.trust_support import (
+    EHR,
+    auth_app,
+    bearer,
+    claims,
+    es384_key,
+    feedback_body,
+    issuer_entry,
+    sign,
+)
 
 SANDBOX = "https://sandbox.cds-hooks.org"
 STRANGER = "https://evil.example"
 SIGN = "/cds-services/vcf-imaging-order-sign"
 FEEDBACK = f"{SIGN}/feedback"
 KEY = es384_key()
-FEEDBACK_BODY = {
-    "feedback": [
-        {
-            "card": "0d1e2f3a-1111-4222-8333-444455556666",
-            "outcome": "overridden",
-            "outcomeTimestamp": "2026-11-26T10:00:00Z",
-        }
-    ]
-}
 
 
 @pytest.fixture
@@ -68,14 +68,14 @@ def test_discovery_grants_the_listed_origin_only(client):
 def test_an_authenticated_call_from_the_listed_origin_is_granted(client):
     token = sign(KEY, claims("http://localhost" + FEEDBACK))
     response = client.post(
-        FEEDBACK, json=FEEDBACK_BODY, headers=bearer(token) | {"Origin": SANDBOX}
+        FEEDBACK, json=feedback_body(), headers=bearer(token) | {"Origin": SANDBOX}
     )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == SANDBOX
 
 
 def test_a_401_to_the_listed_origin_is_readable_by_the_browser(client):
-    response = client.post(FEEDBACK, json=FEEDBACK_BODY, headers={"Origin": SANDBOX})
+    response = client.post(FEEDBACK, json=feedback_body(), headers={"Origin": SANDBOX})
     assert response.status_code == 401
     assert response.headers["Access-Control-Allow-Origin"] == SANDBOX
 
@@ -83,7 +83,7 @@ def test_a_401_to_the_listed_origin_is_readable_by_the_browser(client):
 def test_a_call_from_another_origin_gets_no_grant(client):
     token = sign(KEY, claims("http://localhost" + FEEDBACK))
     response = client.post(
-        FEEDBACK, json=FEEDBACK_BODY, headers=bearer(token) | {"Origin": STRANGER}
+        FEEDBACK, json=feedback_body(), headers=bearer(token) | {"Origin": STRANGER}
     )
     assert "Access-Control-Allow-Origin" not in response.headers
 

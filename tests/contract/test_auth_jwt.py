@@ -17,6 +17,7 @@ from tests.trust_support import (
     bearer,
     claims,
     es384_key,
+    feedback_body,
     hs384_with_public_key,
     issuer_entry,
     order_sign_request,
@@ -31,15 +32,6 @@ FEEDBACK = f"{SIGN}/feedback"
 LOCAL = "http://localhost"  # the Flask test client's host
 JWKS_URI = f"{EHR}/.well-known/jwks.json"
 KEY, RSA_KEY, OTHER_KEY = es384_key(), rs384_key(), es384_key()
-FEEDBACK_BODY = {
-    "feedback": [
-        {
-            "card": "9f4b3c7a-1111-4222-8333-444455556666",
-            "outcome": "overridden",
-            "outcomeTimestamp": "2026-11-26T10:00:00Z",
-        }
-    ]
-}
 
 
 @pytest.fixture
@@ -63,7 +55,7 @@ def feedback_token(**overrides) -> str:
 
 
 def test_feedback_with_a_valid_token_is_stored(client):
-    response = client.post(FEEDBACK, json=FEEDBACK_BODY, headers=bearer(feedback_token()))
+    response = client.post(FEEDBACK, json=feedback_body(), headers=bearer(feedback_token()))
     assert response.status_code == 200
     assert response.get_json() == {"received": 1, "stored": 1}
 
@@ -103,10 +95,10 @@ REFUSED = refused_tokens()
 
 @pytest.mark.parametrize("case", list(REFUSED))
 def test_each_failed_check_gets_the_same_401(client, case):
-    response = client.post(FEEDBACK, json=FEEDBACK_BODY, headers=REFUSED[case])
+    response = client.post(FEEDBACK, json=feedback_body(), headers=REFUSED[case])
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert response.get_json() == client.post(FEEDBACK, json=FEEDBACK_BODY).get_json()
+    assert response.get_json() == client.post(FEEDBACK, json=feedback_body()).get_json()
     body = response.get_json()
     assert body["resourceType"] == "OperationOutcome"
     assert body["issue"][0]["code"] == "login"
@@ -114,7 +106,7 @@ def test_each_failed_check_gets_the_same_401(client, case):
 
 def test_the_401_does_not_say_which_check_failed(client):
     bodies = {
-        client.post(FEEDBACK, json=FEEDBACK_BODY, headers=headers).get_data()
+        client.post(FEEDBACK, json=feedback_body(), headers=headers).get_data()
         for headers in REFUSED.values()
     }
     assert len(bodies) == 1
@@ -125,8 +117,8 @@ def test_the_401_does_not_say_which_check_failed(client):
 
 def test_a_replayed_token_is_refused(client):
     headers = bearer(feedback_token())
-    assert client.post(FEEDBACK, json=FEEDBACK_BODY, headers=headers).status_code == 200
-    assert client.post(FEEDBACK, json=FEEDBACK_BODY, headers=headers).status_code == 401
+    assert client.post(FEEDBACK, json=feedback_body(), headers=headers).status_code == 200
+    assert client.post(FEEDBACK, json=feedback_body(), headers=headers).status_code == 401
 
 
 def test_a_refused_hook_call_never_reaches_the_pipeline(client, caplog):
@@ -140,7 +132,7 @@ def test_a_refused_hook_call_never_reaches_the_pipeline(client, caplog):
 def test_the_reason_is_logged_at_info_without_the_token(client, caplog):
     caplog.set_level(logging.INFO)
     token = sign(KEY, claims(LOCAL + FEEDBACK, iss="https://rogue.example"))
-    client.post(FEEDBACK, json=FEEDBACK_BODY, headers=bearer(token))
+    client.post(FEEDBACK, json=feedback_body(), headers=bearer(token))
     refusals = [r for r in caplog.records if "JWT refused" in r.getMessage()]
     assert [r.levelno for r in refusals] == [logging.INFO]
     assert "issuer not trusted" in refusals[0].getMessage()
@@ -178,9 +170,9 @@ def test_behind_a_proxy_aud_is_the_public_url(tmp_path):
     app = auth_app(tmp_path, [issuer_entry(EHR, [KEY])], public_base_url=public)
     client = app.test_client()
     internal = sign(KEY, claims(LOCAL + FEEDBACK))
-    assert client.post(FEEDBACK, json=FEEDBACK_BODY, headers=bearer(internal)).status_code == 401
+    assert client.post(FEEDBACK, json=feedback_body(), headers=bearer(internal)).status_code == 401
     outside = sign(KEY, claims(public + FEEDBACK))
-    assert client.post(FEEDBACK, json=FEEDBACK_BODY, headers=bearer(outside)).status_code == 200
+    assert client.post(FEEDBACK, json=feedback_body(), headers=bearer(outside)).status_code == 200
 
 
 def test_without_auth_config_the_service_says_loudly_it_accepts_unsigned_calls(tmp_path, caplog):
@@ -189,7 +181,7 @@ def test_without_auth_config_the_service_says_loudly_it_accepts_unsigned_calls(t
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("DEVELOPMENT MODE" in r.getMessage() for r in warnings)
     client = app.test_client()
-    assert client.post(FEEDBACK, json=FEEDBACK_BODY).status_code == 200
+    assert client.post(FEEDBACK, json=feedback_body()).status_code == 200
     assert client.post(SIGN, json=order_sign_request()).status_code == 200
 
 

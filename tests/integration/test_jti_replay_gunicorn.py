@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.trust_support import EHR, claims, es384_key, issuer_entry, sign, write_auth_config
+from tests.trust_support import (
+    EHR,
+    claims,
+    es384_key,
+    feedback_body,
+    issuer_entry,
+    sign,
+    write_auth_config,
+)
 
 from .gunicorn_server import gunicorn
 from .postgres_server import fresh_database, postgres_server
@@ -23,15 +31,6 @@ from .postgres_server import fresh_database, postgres_server
 pytestmark = pytest.mark.integration
 
 FEEDBACK = "/cds-services/vcf-imaging-order-sign/feedback"
-BODY = {
-    "feedback": [
-        {
-            "card": "5b8c2d1e-1111-4222-8333-444455556666",
-            "outcome": "overridden",
-            "outcomeTimestamp": "2026-11-26T10:00:00Z",
-        }
-    ]
-}
 KEY = es384_key()
 
 
@@ -59,7 +58,7 @@ def instance(folder: Path, database_url: str, **env: str) -> Iterator[tuple[str,
 def post(url: str, token: str) -> int:
     with requests.Session() as session:  # a fresh connection each time
         headers = {"Authorization": f"Bearer {token}"}
-        return session.post(url, json=BODY, headers=headers, timeout=30).status_code
+        return session.post(url, json=feedback_body(), headers=headers, timeout=30).status_code
 
 
 def workers_that_answered(access_log: Path) -> set[str]:
