@@ -342,3 +342,23 @@ def test_resources_without_code_or_with_empty_codings_are_ignored(findings_of):
 
 def test_an_unknown_cpt_code_is_no_finding(findings_of):
     assert findings_of(procedure("99213", CPT, "Office visit")) == findings_of()
+
+
+def test_resources_built_without_validation_do_not_raise(findings_of):
+    """An EHR's odd data (built here without validation) is ignored or kept as recorded."""
+    odd_vcf = Condition.model_construct(
+        id="odd",
+        code={"coding": "not a list"},
+        verificationStatus=None,
+        onsetDateTime="sometime in spring",
+    )
+    odd_kyphoplasty = kyphoplasty(level=None).model_copy(
+        update={"performedDateTime": "last year", "bodySite": None}
+    )
+
+    findings = findings_of(odd_vcf, odd_kyphoplasty)
+
+    assert findings.prior_vcf == ()
+    (evidence,) = findings.vertebral_augmentation
+    assert evidence.date == "last year"
+    assert evidence.levels == ()

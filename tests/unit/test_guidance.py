@@ -457,3 +457,13 @@ def test_every_pitfall_id_the_core_emits_has_wording(knowledge):
     }
 
     assert emitted <= set(knowledge.wording.pitfalls)
+
+
+def test_an_mri_with_an_unreadable_date_is_not_a_recent_mri(decide_for):
+    undated = spine_mri("2026-11-01", code="72146").model_copy(
+        update={"performedDateTime": "recently"}
+    )
+
+    decision = decide_for(kyphoplasty_t12(), *SEED_CHART, undated)
+
+    assert decision.topic is Topic.MRI_BEFORE_AUGMENTATION
