@@ -62,6 +62,9 @@ def install_trust(app: Flask, settings: Settings, engine: Engine) -> None:
                 "CDS_PUBLIC_BASE_URL is not set: the JWT audience is checked against the URL "
                 "built from the request's Host header; set it when serving behind a proxy."
             )
+    missing = _AUTHENTICATED_ENDPOINTS - app.view_functions.keys()
+    if missing:  # a renamed route must not silently lose its authentication
+        raise RuntimeError(f"install_trust: no such endpoints {sorted(missing)}")
     app.extensions[TRUST_KEY] = Trust(verifier, settings.public_base_url)
     app.before_request(_authenticate)
     app.after_request(_audit)

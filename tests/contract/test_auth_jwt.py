@@ -6,10 +6,13 @@ import logging
 import time
 
 import pytest
+from flask import Flask
 
 from cds_service import create_app
 from cds_service.auth import AuthConfigError
+from cds_service.db import create_database_engine
 from cds_service.settings import Settings
+from cds_service.web.auth import install_trust
 from tests.trust_support import (
     EHR,
     OTHER_EHR,
@@ -194,3 +197,10 @@ def test_with_auth_config_there_is_no_development_mode_warning(tmp_path, caplog)
 def test_a_bad_auth_config_stops_start_up(tmp_path):
     with pytest.raises(AuthConfigError, match="jwks"):
         auth_app(tmp_path, [{"iss": EHR, "fhir_servers": []}])
+
+
+def test_trust_will_not_start_when_the_routes_it_guards_are_gone(tmp_path):
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'cds.sqlite3'}")
+    with pytest.raises(RuntimeError, match=r"cds\.feedback"):
+        install_trust(Flask("renamed-routes"), Settings(), engine)
+    engine.dispose()
