@@ -87,6 +87,10 @@ class JwtVerifier:
         self._algorithms = frozenset(algorithms)
         self._leeway = leeway_seconds
 
+    @property
+    def issuers(self) -> Mapping[str, TrustedIssuer]:
+        return self._issuers
+
     def verify(self, token: str, audience: str) -> TrustedIssuer:
         """The trusted issuer that signed `token` for `audience`; TokenRejected otherwise."""
         header = _header(token)

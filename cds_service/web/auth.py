@@ -57,6 +57,10 @@ def install_trust(app: Flask, settings: Settings, engine: Engine) -> None:
             settings.jwt_algorithms,
             settings.jwt_leeway_seconds,
         )
+        log.info(
+            "JWT required on hook and feedback calls; trusted issuers: %s",
+            ", ".join(sorted(verifier.issuers)),
+        )
         if settings.public_base_url is None:
             log.warning(
                 "CDS_PUBLIC_BASE_URL is not set: the JWT audience is checked against the URL "
