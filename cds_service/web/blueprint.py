@@ -23,6 +23,8 @@ from cds_service.web.state import service_state
 log = logging.getLogger(__name__)
 blueprint = Blueprint("cds", __name__)
 
+# Real requests nest about 13 levels (a Synthea Bundle in prefetch); 64 leaves room to spare.
+MAX_JSON_DEPTH = 64
 _HOOK_REQUEST = HookRequestSchema()
 _FEEDBACK_REQUEST = FeedbackRequestSchema()
 
@@ -81,11 +83,50 @@ def _json_body() -> Any:
         raise BadRequest("The body must be JSON (Content-Type: application/json).")
     raw = request.get_data(cache=False)
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("The body is not valid JSON.") from None
     except RecursionError:
         raise BadRequest("The body is nested too deeply.") from None
+    _check_shape(body)
+    return body
+
+
+def _check_shape(body: Any) -> None:
+    """Refuse what later stages cannot take: FHIR parsing recurses about six frames per level
+    (deep `extension` chains overflowed the stack: 500), PostgreSQL text cannot hold NUL, and
+    UTF-8 cannot encode the lone surrogates a JSON `\\ud800` escape yields.
+
+    Level by level, without recursion; the strings are checked together, at C speed."""
+    level = [body] if isinstance(body, dict | list) else []
+    texts: list[str] = []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(f"The body is nested too deeply (over {MAX_JSON_DEPTH} levels).")
+        deeper: list[Any] = []
+        for container in level:
+            if isinstance(container, dict):
+                texts.extend(container)
+                container = container.values()
+            for item in container:
+                if isinstance(item, str):
+                    texts.append(item)
+                elif isinstance(item, dict | list):
+                    deeper.append(item)
+        level = deeper
+    joined = "".join(texts)
+    if "\x00" in joined or not _encodable(joined):
+        raise BadRequest("The body holds a NUL character or an unpaired surrogate.")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_hook_request(body: Any, service: ServiceDeclaration) -> HookRequest:
