@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from cds_service.audit import CallRecord, log_call, outcome_fields
 from cds_service.auth import JwtVerifier, TokenRejected, TrustedIssuer, build_verifier
 from cds_service.cdshooks.request import HookRequest
+from cds_service.registry import SERVICES_BY_ID
 from cds_service.settings import Settings
 from cds_service.web.errors import ServiceError, json_error
 
@@ -108,7 +109,7 @@ def _audit(response: Response) -> Response:
     if _is_call():
         issuer: TrustedIssuer | None = g.get("cds_issuer")
         record = CallRecord(
-            service=g.get("cds_service_id"),
+            service=g.get("cds_service_id") or _known_service_in_path(),
             hook=g.get("cds_hook"),
             hook_instance=g.get("cds_hook_instance"),
             issuer=issuer.iss if issuer else None,
@@ -123,6 +124,12 @@ def _audit(response: Response) -> Response:
 def _is_call() -> bool:
     """A hook or feedback call; never a preflight, discovery or /healthz."""
     return request.method == "POST" and request.endpoint in _AUTHENTICATED_ENDPOINTS
+
+
+def _known_service_in_path() -> str | None:
+    """For calls refused before the view ran (401); only ids we declare, never raw input."""
+    service_id = (request.view_args or {}).get("service_id")
+    return service_id if service_id in SERVICES_BY_ID else None
 
 
 def _trust() -> Trust:

@@ -183,7 +183,15 @@ def test_refused_calls_are_audited_too(app, service_log):
     assert (unsigned.status_code, forbidden.status_code) == (401, 403)
     first, second = audit_lines(service_log)
     assert (first["status"], first["issuer"]) == (401, None)
+    assert first["service"] == "vcf-imaging-order-sign"
     assert (second["status"], second["issuer"], second["cards"]) == (403, EHR, None)
+
+
+def test_an_unknown_service_id_from_the_path_is_not_logged(app, service_log):
+    app.test_client().post("/cds-services/MRN-77812345", json={})
+    (line,) = audit_lines(service_log)
+    assert (line["status"], line["service"]) == (401, None)
+    assert "MRN-77812345" not in service_log.text
 
 
 def test_a_hook_instance_that_is_not_a_uuid_is_not_logged(app, service_log):
