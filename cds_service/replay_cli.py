@@ -124,10 +124,18 @@ def add_service_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     parser.add_argument(
-        "--timeout", type=float, default=30.0, metavar="SECONDS", help="read timeout with --url"
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --url: read timeout (default %(default)s)",
     )
     parser.add_argument(
-        "--connect-timeout", type=float, default=5.0, metavar="SECONDS", help="with --url"
+        "--connect-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --url: connect timeout (default %(default)s)",
     )
     parser.add_argument(
         "--verbose",
