@@ -55,7 +55,7 @@ def gunicorn(env: dict[str, str], workers: int = 3) -> Iterator[str]:
             process.stderr.close()
 
 
-def _wait_until_up(base_url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+def _wait_until_up(base_url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
