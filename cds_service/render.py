@@ -148,13 +148,10 @@ class Renderer:
             for pitfall in decision.pitfalls:
                 lines.append("- " + self._pitfall(pitfall, decision))
             parts.append("\n".join(lines))
-        sources = ", ".join(
-            self._knowledge.sources[s].title
-            for s in variant.sources
-            if s in self._knowledge.sources
-        )
-        citation = f"[{variant.acr_topic}]({variant.url}): {variant.title}."
-        parts.append(f"**{headings['sources']}** {citation} {sources}".rstrip())
+        citation = f"[{variant.acr_topic}]({variant.url}): {variant.title.rstrip('.')}."
+        if not variant.wording_confirmed:
+            citation += f" {headings['paraphrased']}"
+        parts.append(f"**{headings['sources']}** {citation}")
         return "\n\n".join(parts)
 
     def _pitfall(self, pitfall: str, decision: OrderDecision) -> str:
