@@ -7,7 +7,6 @@ only local codes or words are read with `knowledge.text_patterns` (issue 3 §2).
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import TYPE_CHECKING, Any
 
 from cds_service.decision.levels import regions_of_levels, vertebral_levels
@@ -41,17 +40,10 @@ _NO_CONTRAST = frozenset(
         Modality.VERTEBRAL_AUGMENTATION,
     }
 )
+
+
 # Cross-sectional studies of a body part: in scope only when the words point at the spine.
 _NEEDS_SPINE = frozenset({Modality.RADIOGRAPH, Modality.CT, Modality.MRI})
-_SPINE_WORDS = re.compile(r"\b(spine|spinal|vertebra\w*|myelogra\w*)\b", re.IGNORECASE)
-
-# Region words of an order's reason (issue 3 §2): "low back pain" -> lumbar, "mid-back" ->
-# thoracic, "neck pain"/"cervicalgia" -> cervical.
-_REASON_REGION_WORDS = (
-    (SpineRegion.LUMBAR, re.compile(r"\blow(er)?[\s-]*back|\blumba(r|go)\b", re.IGNORECASE)),
-    (SpineRegion.THORACIC, re.compile(r"\bthoracic\b|\bmid[\s-]*back\b", re.IGNORECASE)),
-    (SpineRegion.CERVICAL, re.compile(r"\bneck\b|\bcervical(gia)?\b", re.IGNORECASE)),
-)
 
 
 def classify_order(order: Any, knowledge: Knowledge) -> ClassifiedOrder:
@@ -97,7 +89,7 @@ def study_from_text(text: str, patterns: TextPatterns) -> Study | None:
     if modality is Modality.VERTEBRAL_AUGMENTATION:
         regions |= regions_of_levels(vertebral_levels([text]))
     whole_body = bool(patterns.whole_body.search(text))
-    names_spine = bool(regions) or whole_body or bool(_SPINE_WORDS.search(text))
+    names_spine = bool(regions) or whole_body or bool(patterns.spine.search(text))
     if patterns.non_spine.search(text) and not (regions or whole_body):
         return None  # a study of another body part ("CT chest", "XR hip")
     if modality in _NEEDS_SPINE and not names_spine:
@@ -141,5 +133,9 @@ def _reason_regions(order: Any, knowledge: Knowledge) -> frozenset[SpineRegion]:
         if match is not None and match[1].region is not None:
             regions.add(match[1].region)
         for text in concept_texts(reason):
-            regions.update(region for region, words in _REASON_REGION_WORDS if words.search(text))
+            regions.update(
+                region
+                for region, words in knowledge.text_patterns.reason_regions
+                if words.search(text)
+            )
     return frozenset(regions)

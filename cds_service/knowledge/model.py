@@ -73,6 +73,7 @@ class ValueSet:
         """The entry a coding falls under, longest prefix first; None when outside."""
         if not system or not code:
             return None
+        code = _dotted_icd10(system, code)
         entry = self._exact.get((system, code))
         if entry is not None:
             return entry
@@ -80,6 +81,16 @@ class ValueSet:
             if code.startswith(candidate.prefix or ""):
                 return candidate
         return None
+
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def _dotted_icd10(system: str, code: str) -> str:
+    """ICD-10-CM as some EHRs send it, without the dot ("M4856XA"), in its dotted form."""
+    if system == ICD10CM and "." not in code and len(code) > 3:
+        return f"{code[:3]}.{code[3:]}"
+    return code
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,8 @@ class TextPatterns:
     whole_body: re.Pattern[str]
     contrast: tuple[tuple[Contrast, re.Pattern[str]], ...]  # first match wins
     non_spine: re.Pattern[str]  # a study of another body part (e.g. "hip", "chest")
+    spine: re.Pattern[str]  # words that put a region-less CT/MRI/radiograph on the spine
+    reason_regions: tuple[tuple[SpineRegion, re.Pattern[str]], ...]  # in an order's reason
 
 
 @dataclass(frozen=True)

@@ -207,6 +207,8 @@ class TextPatternsSchema(Schema):
     regions = fields.List(fields.Nested(RegionPatternSchema), required=True)
     whole_body = Regex(required=True)
     non_spine = Regex(required=True)
+    spine = Regex(required=True)
+    reason_regions = fields.List(fields.Nested(RegionPatternSchema), required=True)
 
     @validates_schema
     def _complete(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -214,6 +216,7 @@ class TextPatternsSchema(Schema):
             ("modality", "modality", tuple(Modality)),
             ("contrast", "contrast", _SPOKEN_CONTRASTS),
             ("regions", "region", tuple(SpineRegion)),
+            ("reason_regions", "region", tuple(SpineRegion)),
         ):
             covered = {item[key] for item in data[name]}
             missing = [member.value for member in members if member not in covered]
@@ -228,4 +231,8 @@ class TextPatternsSchema(Schema):
             whole_body=data["whole_body"],
             contrast=tuple((item["contrast"], item["pattern"]) for item in data["contrast"]),
             non_spine=data["non_spine"],
+            spine=data["spine"],
+            reason_regions=tuple(
+                (item["region"], item["pattern"]) for item in data["reason_regions"]
+            ),
         )

@@ -172,3 +172,11 @@ def test_no_cpt_descriptor_is_copied_as_display(knowledge):
         if system == CPT:
             assert ";" not in orderable.display
             assert "contrast material" not in orderable.display
+
+
+def test_icd10cm_without_the_dot_matches_like_the_dotted_code(knowledge):
+    prior_vcf = knowledge.value_sets["prior_vcf"]
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    assert prior_vcf.match(icd, "M4856XA") == prior_vcf.match(icd, "M48.56XA") is not None
+    assert knowledge.value_sets["malignancy"].match(icd, "Z853") is not None
+    assert prior_vcf.match(icd, "M545") is None
