@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import Any
 
@@ -20,7 +19,6 @@ from cds_service.web.auth import check_fhir_server
 from cds_service.web.errors import BadRequest, ServiceError, UnknownService, operation_outcome
 from cds_service.web.state import service_state
 
-log = logging.getLogger(__name__)
 blueprint = Blueprint("cds", __name__)
 
 # Real requests nest about 13 levels (a Synthea Bundle in prefetch); 64 leaves room to spare.
@@ -47,9 +45,7 @@ def invoke(service_id: str):
     except PatientDataUnavailable as unavailable:
         body = operation_outcome(412, unavailable.reason, tuple(unavailable.missing))
         return jsonify(body), 412
-    g.cds_outcome = outcome
-    if outcome.no_advice_reason:
-        log.info("no advice for %s: %s", service.id, outcome.no_advice_reason)
+    g.cds_outcome = outcome  # the audit line reports cards, ratings, or why there was no advice
     return jsonify(dump_response(outcome.response))
 
 
