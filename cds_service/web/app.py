@@ -72,10 +72,22 @@ def _fhir_session() -> requests.Session:
     return session
 
 
+class _ServiceFormatter(logging.Formatter):
+    """Audit records are whole JSON lines; the others get time, level and logger name."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "cds_service.audit":
+            return record.getMessage()
+        return super().format(record)
+
+
 def _configure_logging(settings: Settings) -> None:
     logger = logging.getLogger("cds_service")
     logger.setLevel(settings.log_level)
     if not logging.getLogger().handlers and not logger.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(_ServiceFormatter())
         logger.addHandler(handler)

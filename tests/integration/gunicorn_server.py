@@ -7,9 +7,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import requests
 
@@ -33,33 +35,37 @@ def gunicorn(env: dict[str, str], workers: int = 3) -> Iterator[str]:
         "--worker-class", "gthread", "--threads", "4",
         "cds_service:create_app()",
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
+    # stderr to a file, not a pipe: the audit lines of a long test would fill a pipe nobody
+    # reads and stall the workers.
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        base_url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+            _wait_until_up(base_url, process, stderr)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _wait_until_up(base_url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_until_up(
+    base_url: str, process: subprocess.Popen, stderr: IO[bytes], timeout: float = 60.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {process.stderr.read().decode()[-2000:]}")
+            stderr.seek(0)
+            raise RuntimeError(f"gunicorn exited: {stderr.read().decode()[-2000:]}")
         # Workers accept before they finish booting: a slow answer is "not up yet" too.
         with contextlib.suppress(requests.ConnectionError, requests.Timeout):
             if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
