@@ -16,10 +16,13 @@ from cds_service.feedback_report import (
     NOT_RECORDED,
     build_report,
     main,
+    reason_labels_from_knowledge,
     render_text,
 )
 from cds_service.feedback_report_html import render_html
 from cds_service.issued_cards import record_issued_cards
+from cds_service.render import Renderer
+from cds_service.settings import DEFAULT_KNOWLEDGE_DIR
 
 SIGN = "vcf-imaging-order-sign"
 TOPICS = "https://example.org/vcf-imaging-cds/card-topic"
@@ -159,3 +162,14 @@ def test_command_refuses_a_database_that_is_not_the_services(tmp_path, capsys):
 
     assert "no feedback, card_issued table" in capsys.readouterr().err
     assert not missing.exists()
+
+
+def test_override_reasons_are_labelled_as_the_cards_offered_them(knowledge):
+    labels = reason_labels_from_knowledge(DEFAULT_KNOWLEDGE_DIR)
+
+    offered = {
+        (Renderer(knowledge).override_system, reason.code): reason.display
+        for text in knowledge.wording.card_texts.values()
+        for reason in text.override_reasons
+    }
+    assert offered and labels == offered
