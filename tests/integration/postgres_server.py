@@ -76,7 +76,9 @@ def fresh_database(server_url: str) -> Iterator[str]:
 def _private_cluster() -> Iterator[str]:
     bin_dir = postgres_bin_dir()
     user = _server_user()
-    folder = Path(tempfile.mkdtemp(prefix="vcf-pg-"))
+    # /tmp: the postgres user must reach it (a TMPDIR under /root it cannot), and the socket
+    # path inside it must stay under the ~107 characters a Unix socket name allows.
+    folder = Path(tempfile.mkdtemp(prefix="vcf-pg-", dir="/tmp"))
     data, log = folder / "data", folder / "server.log"
     port = free_port()
     try:
