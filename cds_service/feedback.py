@@ -11,7 +11,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from cds_service.cdshooks.response import Card
 from cds_service.db import feedback_table, insert_unless_present
+from cds_service.issued_cards import record_issued_cards
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class FeedbackStore:
             ):
                 newly_stored += 1
         return StoredFeedback(received=received, newly_stored=newly_stored)
+
+    def record_issued(self, service_id: str, cards: Iterable[Card]) -> None:
+        """Remember each card's topic: feedback names only the card uuid."""
+        record_issued_cards(self._engine, service_id, cards, self._clock())
 
     def _row(self, service_id: str, entry: dict[str, Any]) -> dict[str, Any]:
         override = entry.get("overrideReason") or {}

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service import __version__
 from cds_service.cdshooks.feedback import FeedbackRequestSchema
 from cds_service.cdshooks.request import HookRequest, HookRequestSchema
 from cds_service.cdshooks.response import dump_response
 from cds_service.fhir import PatientDataUnavailable
+from cds_service.pipeline import HookOutcome
 from cds_service.registry import SERVICES, SERVICES_BY_ID, ServiceDeclaration
 from cds_service.web.auth import check_fhir_server
 from cds_service.web.errors import BadRequest, ServiceError, UnknownService, operation_outcome
 from cds_service.web.state import service_state
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("cds", __name__)
 
 # Real requests nest about 13 levels (a Synthea Bundle in prefetch); 64 leaves room to spare.
@@ -46,6 +50,8 @@ def invoke(service_id: str):
         body = operation_outcome(412, unavailable.reason, tuple(unavailable.missing))
         return jsonify(body), 412
     g.cds_outcome = outcome  # the audit line reports cards, ratings, or why there was no advice
+    if outcome.response.cards:
+        _record_issued(service.id, outcome)
     return jsonify(dump_response(outcome.response))
 
 
@@ -65,6 +71,14 @@ def feedback(service_id: str):
 def healthz():
     knowledge = service_state().knowledge
     return jsonify({"status": "ok", "version": __version__, "knowledgeVersion": knowledge.version})
+
+
+def _record_issued(service_id: str, outcome: HookOutcome) -> None:
+    # Governance statistics must never cost the clinician the answer.
+    try:
+        service_state().feedback.record_issued(service_id, outcome.response.cards)
+    except SQLAlchemyError as error:
+        log.warning("card topics not recorded for %s: %s", service_id, type(error).__name__)
 
 
 def _service(service_id: str) -> ServiceDeclaration:

@@ -120,3 +120,39 @@ def test_malformed_feedback_is_400_and_nothing_is_stored(client, database_url, m
 def test_feedback_body_not_json_is_400(client):
     response = client.post(FEEDBACK, data="nope", content_type="application/json")
     assert response.status_code == 400
+
+
+def _seed_call(client) -> dict:
+    import json
+
+    from ..conftest import FIXTURES
+
+    request = json.loads(
+        (FIXTURES / "seed-kyphoplasty-ct-thoracic-with-contrast" / "request.json").read_text()
+    )
+    response = client.post("/cds-services/vcf-imaging-order-select", json=request)
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def test_issued_cards_are_remembered_by_topic_for_the_feedback_report(client, database_url):
+    from cds_service.db import card_issued_table
+
+    card = _seed_call(client)["cards"][0]
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        rows = [dict(r._mapping) for r in connection.execute(sa.select(card_issued_table))]
+    engine.dispose()
+    assert [(r["card_uuid"], r["topic"], r["indicator"]) for r in rows] == [
+        (card["uuid"], "contrast-not-indicated", "warning")
+    ]
+
+
+def test_a_failing_statistics_write_does_not_cost_the_clinician_the_card(client, database_url):
+    from cds_service.db import card_issued_table
+
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        card_issued_table.drop(connection)
+    engine.dispose()
+    assert _seed_call(client)["cards"][0]["summary"]
