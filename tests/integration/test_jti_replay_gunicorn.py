@@ -26,7 +26,7 @@ from tests.trust_support import (
 )
 
 from .gunicorn_server import gunicorn
-from .postgres_server import fresh_database, postgres_server
+from .postgres_server import fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -80,12 +80,6 @@ def test_a_token_replayed_to_two_workers_is_accepted_once(tmp_path):
     assert len(workers) == 2
     assert statuses.count(200) == 1
     assert set(statuses) == {200, 401}
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 def test_a_token_replayed_to_another_instance_on_one_postgresql_is_accepted_once(

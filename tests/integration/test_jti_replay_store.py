@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,27 +14,10 @@ from cds_service.auth import JwtVerifier, ReplayGuard, TokenRejected, build_veri
 from cds_service.db import create_database_engine, seen_jwt_table
 from tests.trust_support import EHR, claims, es384_key, issuer_entry, sign, write_auth_config
 
-from .postgres_server import fresh_database, postgres_server
-
 pytestmark = pytest.mark.integration
 
 URL = "https://cds.example.org/cds-services/vcf-imaging-order-sign"
 KEY = es384_key()
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database_url(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shared.sqlite3'}"
-        return
-    with fresh_database(request.getfixturevalue("server_url")) as url:
-        yield url
 
 
 def instance(database_url: str, config: Path) -> tuple[JwtVerifier, sa.Engine]:
@@ -44,9 +26,9 @@ def instance(database_url: str, config: Path) -> tuple[JwtVerifier, sa.Engine]:
     return build_verifier(config, engine, requests.Session(), ("ES384",), 60), engine
 
 
-def test_a_token_replayed_to_other_instances_is_accepted_once(database_url, tmp_path):
+def test_a_token_replayed_to_other_instances_is_accepted_once(each_backend_url, tmp_path):
     config = write_auth_config(tmp_path / "auth.json", [issuer_entry(EHR, [KEY])])
-    instances = [instance(database_url, config) for _ in range(3)]
+    instances = [instance(each_backend_url, config) for _ in range(3)]
     token = sign(KEY, claims(URL))
 
     def attempt(index: int) -> bool:
@@ -64,9 +46,9 @@ def test_a_token_replayed_to_other_instances_is_accepted_once(database_url, tmp_
     assert accepted.count(True) == 1
 
 
-def test_distinct_tokens_are_all_accepted_concurrently(database_url, tmp_path):
+def test_distinct_tokens_are_all_accepted_concurrently(each_backend_url, tmp_path):
     config = write_auth_config(tmp_path / "auth.json", [issuer_entry(EHR, [KEY])])
-    verifier, engine = instance(database_url, config)
+    verifier, engine = instance(each_backend_url, config)
     tokens = [sign(KEY, claims(URL)) for _ in range(30)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         issuers = list(pool.map(lambda token: verifier.verify(token, URL).iss, tokens))
@@ -74,8 +56,8 @@ def test_distinct_tokens_are_all_accepted_concurrently(database_url, tmp_path):
     assert issuers == [EHR] * 30
 
 
-def test_purging_forgets_only_jtis_that_can_no_longer_pass_exp(database_url):
-    engine = create_database_engine(database_url)
+def test_purging_forgets_only_jtis_that_can_no_longer_pass_exp(each_backend_url):
+    engine = create_database_engine(each_backend_url)
     now = 1_800_000_000
     guard = ReplayGuard(engine, leeway_seconds=60, clock=lambda: now)
     long_gone, just_expired, live = now - 3600, now - 30, now + 300
@@ -88,8 +70,8 @@ def test_purging_forgets_only_jtis_that_can_no_longer_pass_exp(database_url):
     assert left == [just_expired, live]
 
 
-def test_purging_runs_now_and_then_on_its_own(database_url):
-    engine = create_database_engine(database_url)
+def test_purging_runs_now_and_then_on_its_own(each_backend_url):
+    engine = create_database_engine(each_backend_url)
     clock = [time.time()]
     guard = ReplayGuard(engine, leeway_seconds=60, purge_every_seconds=300, clock=lambda: clock[0])
     guard.first_use(EHR, "old", int(clock[0]) - 10)
@@ -101,8 +83,8 @@ def test_purging_runs_now_and_then_on_its_own(database_url):
     assert left == 1
 
 
-def test_the_store_keeps_hashes_not_jtis(database_url):
-    engine = create_database_engine(database_url)
+def test_the_store_keeps_hashes_not_jtis(each_backend_url):
+    engine = create_database_engine(each_backend_url)
     ReplayGuard(engine, 60).first_use(EHR, "visible-nonce-123", int(time.time()) + 300)
     with engine.connect() as connection:
         (stored,) = connection.execute(sa.select(seen_jwt_table.c.jti_hash)).scalars()

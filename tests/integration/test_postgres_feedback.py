@@ -19,17 +19,11 @@ from cds_service.feedback_report import build_report
 from cds_service.issued_cards import record_issued_cards
 
 from .gunicorn_server import gunicorn
-from .postgres_server import fresh_database, postgres_server
+from .postgres_server import fresh_database
 
 pytestmark = pytest.mark.integration
 
 FEEDBACK = "/cds-services/vcf-imaging-order-sign/feedback"
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,8 +16,6 @@ from cds_service.db import (
     feedback_table,
     schema_version_table,
 )
-
-from .postgres_server import fresh_database, postgres_server
 
 pytestmark = pytest.mark.integration
 
@@ -39,21 +35,6 @@ CREATE TABLE feedback (
 );
 CREATE TABLE seen_jwt (jti_hash VARCHAR(64) PRIMARY KEY, expires_at INTEGER NOT NULL);
 """
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def empty_database(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'feedback.sqlite3'}"
-        return
-    with fresh_database(request.getfixturevalue("server_url")) as url:
-        yield url
 
 
 def tables_and_version(url: str) -> tuple[set[str], int]:
@@ -100,54 +81,54 @@ def start_service_database(url: str) -> int:
         engine.dispose()
 
 
-def test_a_fresh_database_gets_every_table_and_the_current_version(empty_database):
-    create_database_engine(empty_database).dispose()
+def test_a_fresh_database_gets_every_table_and_the_current_version(each_backend_url):
+    create_database_engine(each_backend_url).dispose()
 
-    tables, version = tables_and_version(empty_database)
+    tables, version = tables_and_version(each_backend_url)
     assert {"feedback", "seen_jwt", "card_issued", "schema_version"} <= tables
     assert version == SCHEMA_VERSION
 
 
-def test_a_first_release_database_is_migrated_and_keeps_its_feedback(empty_database):
-    create_first_release_schema(empty_database)
+def test_a_first_release_database_is_migrated_and_keeps_its_feedback(each_backend_url):
+    create_first_release_schema(each_backend_url)
 
-    engine = create_database_engine(empty_database)
+    engine = create_database_engine(each_backend_url)
     with engine.connect() as connection:
         cards = connection.execute(sa.select(feedback_table.c.card_uuid)).scalars().all()
     indexes = {index["name"] for index in sa.inspect(engine).get_indexes("feedback")}
     engine.dispose()
 
-    tables, version = tables_and_version(empty_database)
+    tables, version = tables_and_version(each_backend_url)
     assert "card_issued" in tables and version == SCHEMA_VERSION
     assert "ix_feedback_card_uuid" in indexes
     assert cards == ["card-from-the-first-release"]
 
 
-def test_starting_twice_changes_nothing(empty_database):
-    create_database_engine(empty_database).dispose()
-    create_database_engine(empty_database).dispose()
+def test_starting_twice_changes_nothing(each_backend_url):
+    create_database_engine(each_backend_url).dispose()
+    create_database_engine(each_backend_url).dispose()
 
-    assert tables_and_version(empty_database)[1] == SCHEMA_VERSION
+    assert tables_and_version(each_backend_url)[1] == SCHEMA_VERSION
 
 
-def test_a_database_from_a_newer_release_is_refused(empty_database):
-    create_database_engine(empty_database).dispose()
-    engine = sa.create_engine(empty_database)
+def test_a_database_from_a_newer_release_is_refused(each_backend_url):
+    create_database_engine(each_backend_url).dispose()
+    engine = sa.create_engine(each_backend_url)
     with engine.begin() as connection:
         connection.execute(schema_version_table.update().values(version=SCHEMA_VERSION + 1))
     engine.dispose()
 
     with pytest.raises(SchemaTooNew, match=f"version {SCHEMA_VERSION + 1}"):
-        create_database_engine(empty_database)
+        create_database_engine(each_backend_url)
 
 
-def test_workers_starting_together_all_come_up_on_one_schema(empty_database):
+def test_workers_starting_together_all_come_up_on_one_schema(each_backend_url):
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=4, mp_context=spawn) as pool:
-        versions = list(pool.map(start_service_database, [empty_database] * 4))
+        versions = list(pool.map(start_service_database, [each_backend_url] * 4))
 
     assert versions == [SCHEMA_VERSION] * 4
-    engine = sa.create_engine(empty_database)
+    engine = sa.create_engine(each_backend_url)
     with engine.connect() as connection:
         rows = connection.execute(sa.select(sa.func.count()).select_from(schema_version_table))
         assert rows.scalar_one() == 1
