@@ -19,6 +19,7 @@ from cds_service.settings import Settings
 from cds_service.web.auth import install_trust
 from cds_service.web.blueprint import blueprint
 from cds_service.web.errors import register_error_handlers
+from cds_service.web.metrics import register_metrics
 from cds_service.web.openapi import register_openapi
 from cds_service.web.state import EXTENSION_KEY, ServiceState
 
@@ -53,6 +54,7 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
     )
     app.register_blueprint(blueprint)
     register_openapi(app)
+    register_metrics(app)
     register_error_handlers(app)
     install_trust(app, settings, engine)
     log.info(
