@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from fhir.resources.R4B.condition import Condition
@@ -36,6 +37,8 @@ CONDITION_VALUE_SETS: tuple[str, ...] = (
 AUGMENTATION_VALUE_SET = "vertebral_augmentation"
 
 Coding = tuple[str, str]
+# A long history repeats a few hundred codes; each is looked up in the value sets once.
+_CODES_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,26 @@ class RelevantCodes:
     condition_sets: tuple[ValueSet, ...]
     augmentation: ValueSet
     mri_orderables: frozenset[Coding]
+    _condition_code: Callable[[str, str], bool] = field(init=False, repr=False, compare=False)
+    _procedure_code: Callable[[str, str], bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        remember = lru_cache(maxsize=_CODES_REMEMBERED)
+        object.__setattr__(self, "_condition_code", remember(self._in_condition_sets))
+        object.__setattr__(self, "_procedure_code", remember(self._augmentation_or_mri))
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> RelevantCodes:
+        """Built once per Knowledge (it is frozen), so the remembered codes outlive a call."""
+        cached = _LAST_BUILT.get("pair")
+        if cached is not None and cached[0] is knowledge:
+            return cached[1]
+        relevant = cls._build(knowledge)
+        _LAST_BUILT["pair"] = (knowledge, relevant)
+        return relevant
+
+    @classmethod
+    def _build(cls, knowledge: Knowledge) -> RelevantCodes:
         return cls(
             condition_sets=tuple(knowledge.value_sets[name] for name in CONDITION_VALUE_SETS),
             augmentation=knowledge.value_sets[AUGMENTATION_VALUE_SET],
@@ -59,19 +79,23 @@ class RelevantCodes:
         )
 
     def condition_matters(self, resource: Mapping[str, Any]) -> bool:
-        return any(
-            value_set.match(system, code) is not None
-            for system, code in _codings(resource)
-            for value_set in self.condition_sets
-        )
+        return any(self._condition_code(system, code) for system, code in _codings(resource))
 
     def procedure_matters(self, resource: Mapping[str, Any]) -> bool:
         """For Procedures and ServiceRequests alike."""
-        return any(
-            (system, code) in self.mri_orderables
-            or self.augmentation.match(system, code) is not None
-            for system, code in _codings(resource)
+        return any(self._procedure_code(system, code) for system, code in _codings(resource))
+
+    def _in_condition_sets(self, system: str, code: str) -> bool:
+        return any(value_set.match(system, code) is not None for value_set in self.condition_sets)
+
+    def _augmentation_or_mri(self, system: str, code: str) -> bool:
+        return (system, code) in self.mri_orderables or (
+            self.augmentation.match(system, code) is not None
         )
+
+
+# The last Knowledge seen and its RelevantCodes: in a worker the knowledge never changes.
+_LAST_BUILT: dict[str, tuple[Knowledge, RelevantCodes]] = {}
 
 
 @dataclass(frozen=True)
