@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -98,37 +99,61 @@ def _json_body() -> Any:
         raise BadRequest("The body is not valid JSON.") from None
     except RecursionError:
         raise BadRequest("The body is nested too deeply.") from None
-    _check_shape(body)
+    _check_shape(body, raw)
     return body
 
 
-def _check_shape(body: Any) -> None:
+def _check_shape(body: Any, raw: bytes) -> None:
     """Refuse what later stages cannot take: FHIR parsing recurses about six frames per level
     (deep `extension` chains overflowed the stack: 500), PostgreSQL text cannot hold NUL, and
     UTF-8 cannot encode the lone surrogates a JSON `\\ud800` escape yields.
 
-    Level by level, without recursion; the strings are checked together, at C speed."""
-    level = [body] if isinstance(body, dict | list) else []
-    texts: list[str] = []
+    Level by level, without recursion; the strings are checked together, at C speed, and only
+    when the raw bytes could hold such a character (a 500-resource prefetch: 2.7 ms -> 1.0)."""
+    texts: list[str] | None = [] if _may_hold_bad_text(raw) else None
+    level = [body] if type(body) in _CONTAINERS else []
     depth = 0
     while level:
         depth += 1
         if depth > MAX_JSON_DEPTH:
             raise BadRequest(f"The body is nested too deeply (over {MAX_JSON_DEPTH} levels).")
-        deeper: list[Any] = []
-        for container in level:
-            if isinstance(container, dict):
-                texts.extend(container)
-                container = container.values()
-            for item in container:
-                if isinstance(item, str):
-                    texts.append(item)
-                elif isinstance(item, dict | list):
-                    deeper.append(item)
-        level = deeper
+        level = _next_level(level, texts)
+    if texts is None:
+        return
     joined = "".join(texts)
     if "\x00" in joined or not _encodable(joined):
         raise BadRequest("The body holds a NUL character or an unpaired surrogate.")
+
+
+# json.loads makes exact dicts and lists: `type() is` costs a third of isinstance on a union.
+_CONTAINERS = (dict, list)
+# In a UTF-8 body, NUL and lone surrogates come only from these escapes, or from surrogates
+# encoded as UTF-8 (lead byte ED), which json decodes with 'surrogatepass'.
+_BAD_TEXT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _may_hold_bad_text(raw: bytes) -> bool:
+    return (
+        json.detect_encoding(raw) not in ("utf-8", "utf-8-sig")
+        or b"\xed" in raw
+        or _BAD_TEXT_ESCAPE.search(raw) is not None
+    )
+
+
+def _next_level(level: list[Any], texts: list[str] | None) -> list[Any]:
+    deeper: list[Any] = []
+    for container in level:
+        if type(container) is dict:
+            if texts is not None:
+                texts.extend(container)
+            container = container.values()
+        for item in container:
+            kind = type(item)
+            if kind is dict or kind is list:
+                deeper.append(item)
+            elif kind is str and texts is not None:
+                texts.append(item)
+    return deeper
 
 
 def _encodable(text: str) -> bool:

@@ -1,0 +1,100 @@
+"""The shortcuts the benchmark led to answer exactly as the long ways did.
+
+The body check skips gathering the strings when the raw bytes cannot hold a NUL or a lone
+surrogate; the code filter remembers which codes matter per knowledge. Each case here is
+one the shortcut could get wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from cds_service.fhir.parse import RelevantCodes, build_history
+from cds_service.knowledge.model import ValueSet
+from tests.integration.fhir_helpers import ICD10, condition, knowledge
+
+from ..conftest import FIXTURES
+
+SELECT = "/cds-services/vcf-imaging-order-select"
+SEED = json.loads(
+    (FIXTURES / "seed-kyphoplasty-ct-thoracic-with-contrast" / "request.json").read_text()
+)
+
+
+def seed_with_reason(text: str) -> str:
+    """The seed request as JSON text, the order's reason text replaced by `text` (raw JSON)."""
+    return json.dumps(SEED).replace('"text": "Thoracic back pain"', f'"text": "{text}"', 1)
+
+
+def post(client, body: bytes):
+    return client.post(SELECT, data=body, content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        (seed_with_reason("\\uD800 upper-case escape").encode(), True),
+        (seed_with_reason("\\uDBFF\\u0041").encode(), True),
+        (seed_with_reason("NUL \\u0000").encode("utf-16"), True),  # NUL bytes everywhere
+        (seed_with_reason("NUL \\u0000").encode("utf-8-sig"), True),
+        (seed_with_reason("a real pair \\uD83E\\uDDB4").encode("utf-16"), False),
+        (seed_with_reason("\\\\u0000 is only text").encode(), False),  # escaped backslash
+        (seed_with_reason("한국어 (lead byte ED)").encode(), False),
+        (seed_with_reason("raw \ud800").encode("utf-8", "surrogatepass"), True),
+    ],
+    ids=[
+        "upper-case-lone-surrogate",
+        "high-surrogate-then-letter",
+        "utf16-nul",
+        "utf8-bom-nul",
+        "utf16-pair",
+        "escaped-backslash",
+        "hangul",
+        "encoded-surrogate",
+    ],
+)
+def test_nul_and_lone_surrogates_are_found_in_every_encoding(client, body, refused):
+    response = post(client, body)
+    if refused:
+        assert response.status_code == 400
+        assert "NUL" in response.get_json()["issue"][0]["diagnostics"]
+    else:
+        assert response.status_code == 200, response.get_json()
+        assert len(response.get_json()["cards"]) == 1
+
+
+def test_depth_is_still_checked_when_the_strings_are_not(client):
+    deep: dict = {"url": "https://example.org/leaf"}
+    for _ in range(40):  # two JSON levels each: 80 in all
+        deep = {"url": "https://example.org/node", "extension": [deep]}
+    request = json.loads(json.dumps(SEED))
+    request["extension"] = deep
+    body = json.dumps(request).encode()
+    assert b"\\u" not in body  # so no string is gathered
+    response = post(client, body)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_the_code_filter_is_built_once_per_knowledge():
+    assert RelevantCodes.from_knowledge(knowledge()) is RelevantCodes.from_knowledge(knowledge())
+
+
+def test_remembered_codes_never_leak_from_one_knowledge_to_another():
+    cancer = condition("c", "p", ICD10, "C50.911")
+    real = knowledge()
+    malignancy = real.value_sets["malignancy"]
+    without = dataclasses.replace(
+        real,
+        value_sets={**real.value_sets, "malignancy": _emptied(malignancy)},
+    )
+    assert len(build_history({"Condition": [cancer]}, real).conditions) == 1
+    assert build_history({"Condition": [cancer]}, without).conditions == ()
+    assert len(build_history({"Condition": [cancer]}, real).conditions) == 1
+
+
+def _emptied(value_set: ValueSet) -> ValueSet:
+    return ValueSet(value_set.id, value_set.title, value_set.sources, ())
