@@ -66,6 +66,21 @@ def test_nul_and_lone_surrogates_are_found_in_every_encoding(client, body, refus
         assert len(response.get_json()["cards"]) == 1
 
 
+@pytest.mark.parametrize(
+    "number", [123456789012345678901234567890, -9223372036854775809, 18446744073709551616]
+)
+def test_integers_past_64_bits_come_back_exact(client, number):
+    """The draft order comes back in the rating's systemAction: its numbers must not change."""
+    request = json.loads(json.dumps(SEED))
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["extension"] = [{"url": "https://example.org/big", "valueDecimal": number}]
+    response = post(client, json.dumps(request).encode())
+    (rating,) = response.get_json()["extension"]["systemActions"]
+    echoed = json.loads(response.data)["extension"]["systemActions"][0]["resource"]["extension"]
+    assert rating["type"] == "update"
+    assert {"url": "https://example.org/big", "valueDecimal": number} in echoed
+
+
 def test_depth_is_still_checked_when_the_strings_are_not(client):
     deep: dict = {"url": "https://example.org/leaf"}
     for _ in range(40):  # two JSON levels each: 80 in all
