@@ -7,6 +7,9 @@ numbers before and after its own calls.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -139,6 +142,7 @@ def test_gunicorn_workers_add_up_their_samples_in_multiprocess_mode(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
     }
     body = scenario("seed-kyphoplasty-ct-thoracic-with-contrast")
+    _leave_samples_of_an_earlier_run(folder)
 
     def call(_: int) -> int:
         return requests.post(f"{base_url}/cds-services/{SELECT}", json=body, timeout=30).status_code
@@ -155,6 +159,18 @@ def test_gunicorn_workers_add_up_their_samples_in_multiprocess_mode(tmp_path):
     for text in scrapes:
         assert value(text, "cds_hook_stage_seconds_count", **fetch) == calls
         assert value(text, "cds_http_responses_total", **ok) == calls
+
+
+def _leave_samples_of_an_earlier_run(folder: Path) -> None:
+    """1000 calls counted by a process of an earlier run (gunicorn.conf.py wipes them)."""
+    earlier = (
+        "from prometheus_client import Counter\n"
+        "Counter('cds_http_responses', '', ['endpoint', 'status'])"
+        ".labels('cds.invoke', '200').inc(1000)\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    subprocess.run([sys.executable, "-c", earlier], env=env, check=True, timeout=60)
+    assert list(folder.glob("counter_*.db"))
 
 
 def workers_that_timed_a_call(folder: Path) -> set[str]:
