@@ -49,6 +49,7 @@ class Memory:
     requests_early: int
     requests_late: int
     worker_rss_early_mb: list[float]
+    worker_rss_halfway_mb: list[float]  # a cache levels off between halfway and late; a leak not
     worker_rss_late_mb: list[float]
 
     @property
@@ -116,12 +117,15 @@ def at_fixed_rate(server: Server, body: Path, rate: float, seconds: float) -> Fi
 def memory(server: Server, body: Path, early: int, late: int) -> Memory:
     """Send `early` requests, read every worker's RSS; continue to `late` in all; read again."""
     workers = server.workers()
+    halfway = late // 2
     _send(server, body, early)
     before = [rss_mb(pid) for pid in workers]
-    _send(server, body, late - early)
+    _send(server, body, halfway - early)
+    middle = [rss_mb(pid) for pid in workers]
+    _send(server, body, late - halfway)
     if server.workers() != workers:
         raise LoadFailed("a gunicorn worker restarted during the memory run")
-    return Memory(early, late, before, [rss_mb(pid) for pid in workers])
+    return Memory(early, late, before, middle, [rss_mb(pid) for pid in workers])
 
 
 def _send(server: Server, body: Path, count: int) -> None:
