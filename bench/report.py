@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 import os
 import platform
@@ -96,9 +97,17 @@ def machine() -> dict[str, Any]:
         "nproc": os.cpu_count(),
         "cpu": cpu,
         "python": platform.python_version(),
+        "orjson": _installed("orjson"),  # hook bodies use it from 3.9.15 on, json before
         "system": f"{platform.system()} {platform.release()}",
         "commit": commit,
     }
+
+
+def _installed(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def write(results: Results, folder: Path) -> tuple[Path, Path]:
@@ -116,7 +125,7 @@ def markdown(results: Results) -> str:
                                  if results.tiny else ""),
         "",
         f"Machine: {m['nproc']} cores, {m['cpu']}, Python {m['python']}, {m['system']}; "
-        f"commit {m['commit']}.",
+        f"orjson {m['orjson'] or 'not installed'}; commit {m['commit']}.",
         "",
     ]  # fmt: skip
     lines += _in_process(results) + _http(results) + _fallback(results) + _memory(results)
