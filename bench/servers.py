@@ -148,10 +148,18 @@ class HeyResult:
 
 
 def hey(url: str, body: Path, connections: int, requests_total: int) -> HeyResult:
-    """`requests_total` requests over `connections` connections, as fast as they are answered."""
-    command = [*_hey_command(body), "-c", str(connections), "-n", str(requests_total), url]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=True)
-    return _hey_result(done.stdout)
+    """`requests_total` requests over `connections` connections, as fast as they are answered.
+
+    hey sends n // c requests per connection: the remainder goes in a second run."""
+    remainder = requests_total % connections
+    runs = [(connections, requests_total - remainder), (remainder, remainder)]
+    results = []
+    for parallel, count in runs:
+        if count:
+            command = [*_hey_command(body), "-c", str(parallel), "-n", str(count), url]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=True)
+            results.append(_hey_result(done.stdout))
+    return _merged(results)
 
 
 def hey_at_rate(url: str, body: Path, rate: float, seconds: float, senders: int) -> HeyResult:
@@ -173,7 +181,10 @@ def hey_at_rate(url: str, body: Path, rate: float, seconds: float, senders: int)
     outputs = [process.communicate(timeout=seconds + 120)[0] for process in processes]
     if any(process.returncode for process in processes):
         raise RuntimeError("hey failed")
-    results = [_hey_result(output) for output in outputs]
+    return _merged([_hey_result(output) for output in outputs])
+
+
+def _merged(results: list[HeyResult]) -> HeyResult:
     return HeyResult(
         seconds=[value for result in results for value in result.seconds],
         statuses=[status for result in results for status in result.statuses],
