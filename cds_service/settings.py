@@ -27,7 +27,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     fhir_connect_timeout: float = 2.0
     fhir_read_timeout: float = 5.0
-    fhir_page_cap: int = 10
+    fhir_page_cap: int = 50
     hook_deadline_seconds: float = 8.0
     auth_config: Path | None = None
     public_base_url: str | None = None
