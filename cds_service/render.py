@@ -156,7 +156,7 @@ class Renderer:
 
     def _pitfall(self, pitfall: str, decision: OrderDecision) -> str:
         return self._wording.pitfalls[pitfall].format(
-            treated_levels=", ".join(decision_treated_levels(decision)),
+            treated_levels=", ".join(decision.treated_levels),
             adjacent_levels=" and ".join(decision.adjacent_levels),
         )
 
@@ -251,13 +251,6 @@ class Renderer:
             description=f"ACR appropriateness of {decision.order.display}: {category}",
             resource=rated,
         )
-
-
-def decision_treated_levels(decision: OrderDecision) -> list[str]:
-    levels: list[str] = []
-    for evidence in decision.evidence:
-        levels.extend(level for level in evidence.levels if level not in levels)
-    return levels
 
 
 def _topic_display(decision: OrderDecision) -> str:

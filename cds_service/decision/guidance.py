@@ -97,6 +97,7 @@ def _rate_imaging(
         suggestions=suggestions,
         evidence=_evidence(findings, guidance),
         pitfalls=pitfalls_for(guidance, advice.topic, study, suggestions, findings),
+        treated_levels=findings.treated_levels,
         adjacent_levels=adjacent_levels(findings.treated_levels),
         advice_without_order=bool(advice.wanted) and not regions,
     )
@@ -132,6 +133,7 @@ def _before_augmentation(
         suggestions=suggestions,
         evidence=_evidence(findings, guidance) + findings.spine_mri,
         pitfalls=pitfalls_for(guidance, topic, study, suggestions, findings),
+        treated_levels=findings.treated_levels,
         adjacent_levels=adjacent_levels(findings.treated_levels),
         advice_without_order=not regions,
     )

@@ -163,7 +163,8 @@ class OrderDecision:
     suggestions: tuple[Suggestion, ...] = ()
     evidence: tuple[Evidence, ...] = ()
     pitfalls: tuple[str, ...] = ()  # pitfall ids from cards/card-texts
-    adjacent_levels: tuple[str, ...] = ()
+    treated_levels: tuple[str, ...] = ()  # vertebral levels augmented before, e.g. ("L2",)
+    adjacent_levels: tuple[str, ...] = ()  # the levels next to them, e.g. ("L1", "L3")
     advice_without_order: bool = False  # no region found: advise in words only
 
 
