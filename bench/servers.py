@@ -27,7 +27,7 @@ import requests
 
 from bench.stats import children
 from bench.workload import REPO_ROOT
-from tests.integration.gunicorn_server import free_port
+from tests.integration.processes import free_port, stop
 
 SERVICE_APP = "'cds_service:create_app()'"
 FLOOR_APP = "bench.floor_app:app"
@@ -73,12 +73,7 @@ def procfile_gunicorn(app: str, env: dict[str, str]) -> Iterator[Server]:
             _wait_until_up(server, process, log, workers)
             yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, grace_seconds=30)
 
 
 def _wait_until_up(server: Server, process: subprocess.Popen, log: IO[bytes], workers: int) -> None:

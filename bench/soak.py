@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.soak_load import LoadStats, Mix  # noqa: E402
-from tests.integration.gunicorn_server import free_port  # noqa: E402
+from tests.integration.processes import free_port, stop  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -109,12 +109,7 @@ def _gunicorn(database_url: str, workers: int, log: IO[bytes]) -> Iterator[tuple
         _wait_until_up(base_url, process)
         yield base_url, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _logged_errors(log: IO[bytes]) -> list[str]:

@@ -13,7 +13,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from .processes import free_port, stop
 
 SEKMET_VERSION = "0.1.1"
 _STARTUP_SECONDS = 60.0
@@ -73,12 +74,6 @@ def _installed_version(venv: Path) -> str | None:
         timeout=60,
     )
     return found.stdout.strip() if found.returncode == 0 else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -186,12 +181,7 @@ def running_sekmet(workdir: Path) -> Iterator[SekmetServer]:
         yield server
     finally:
         server.session.close()
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def _wait_until_up(server: SekmetServer, process: subprocess.Popen, log_path: Path) -> None:

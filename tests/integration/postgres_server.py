@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from .gunicorn_server import free_port
+from .processes import free_port
 
 PG_TEST_URL = "PG_TEST_URL"  # e.g. postgresql+psycopg://user:pass@127.0.0.1:5432/postgres
 
