@@ -15,13 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cds_service.knowledge.model import CPT, ICD10CM, LOINC, SNOMED
+
 if TYPE_CHECKING:
     from cds_service.knowledge.model import Knowledge
-
-CPT = "http://www.ama-assn.org/go/cpt"
-LOINC = "http://loinc.org"
-ICD_10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED_CT = "http://snomed.info/sct"
 
 # Prefetch key (registry.PREFETCH_TEMPLATES) for each searched resource type.
 PREFETCH_KEYS = {
@@ -33,7 +30,7 @@ USER_ID = "Practitioner/cds-replay"
 
 _CPT_CODE = re.compile(r"\d{4}[0-9A-Z]")  # 5 characters: 72131, and Category II/III 0274T
 _LOINC_CODE = re.compile(r"\d{1,7}-\d")  # number, dash, check digit: 36154-8
-_ICD_10_CM_CODE = re.compile(r"[A-Z]\d[0-9A-Z](\.[0-9A-Z]{1,4})?")  # M54.50, M80.08XA
+_ICD10CM_CODE = re.compile(r"[A-Z]\d[0-9A-Z](\.[0-9A-Z]{1,4})?")  # M54.50, M80.08XA
 _SNOMED_CT_ID = re.compile(r"\d{6,18}")  # SCTID: 6 to 18 digits
 
 
@@ -157,10 +154,10 @@ def order_coding(code: str, knowledge: Knowledge) -> dict[str, str]:
 def reason_coding(code: str, knowledge: Knowledge) -> dict[str, str]:
     """ICD-10-CM for `M54.50`-like codes, SNOMED CT for digits; a display where known."""
     code = code.strip().upper()
-    if _ICD_10_CM_CODE.fullmatch(code):
-        system = ICD_10_CM
+    if _ICD10CM_CODE.fullmatch(code):
+        system = ICD10CM
     elif _SNOMED_CT_ID.fullmatch(code):
-        system = SNOMED_CT
+        system = SNOMED
     else:
         raise PatientBundleError(
             f"reason code {code!r} is neither ICD-10-CM (e.g. M54.50) nor a SNOMED CT id (digits)"

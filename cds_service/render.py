@@ -33,11 +33,9 @@ from cds_service.decision.model import (
     SpineRegion,
     Study,
 )
-from cds_service.knowledge.labels import study_label
-from cds_service.knowledge.model import Knowledge, Variant
+from cds_service.knowledge.labels import REGION_ORDER, study_label
+from cds_service.knowledge.model import CPT, LOINC, Knowledge, Variant
 
-CPT = "http://www.ama-assn.org/go/cpt"
-LOINC = "http://loinc.org"
 PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
 PAMA_RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
 PAMA_CONSULT_ID = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
@@ -47,7 +45,6 @@ _PAMA_CODE = {
 }
 # What a suggested study's ServiceRequest inherits from the draft it replaces (DESIGN.md).
 _CARRIED_OVER = ("subject", "encounter", "requester", "reasonCode", "reasonReference")
-_REGION_ORDER = (SpineRegion.CERVICAL, SpineRegion.THORACIC, SpineRegion.LUMBAR)
 
 
 class Renderer:
@@ -263,7 +260,7 @@ def _one_study_per_region(study: Study) -> list[Study]:
         return [study]
     return [
         Study(study.modality, study.contrast, frozenset({region}))
-        for region in _REGION_ORDER
+        for region in REGION_ORDER
         if region in study.regions
     ]
 

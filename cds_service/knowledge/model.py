@@ -83,7 +83,12 @@ class ValueSet:
         return None
 
 
+# The code systems the knowledge uses (knowledge pack §2, FHIR system URIs).
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED = "http://snomed.info/sct"
+CPT = "http://www.ama-assn.org/go/cpt"
+LOINC = "http://loinc.org"
+KNOWN_SYSTEMS = (ICD10CM, SNOMED, CPT, LOINC)
 
 
 def _dotted_icd10(system: str, code: str) -> str:

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
 from cds_service.knowledge.labels import contrasts_for
 from cds_service.knowledge.model import (
+    KNOWN_SYSTEMS,
     CodeEntry,
     OrderableCode,
     Source,
@@ -23,12 +24,6 @@ from cds_service.knowledge.schema_fields import (
     enum_field,
     source_ids,
 )
-
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-SNOMED = "http://snomed.info/sct"
-CPT = "http://www.ama-assn.org/go/cpt"
-LOINC = "http://loinc.org"
-KNOWN_SYSTEMS = (ICD10CM, SNOMED, CPT, LOINC)  # knowledge pack §2 (FHIR system URIs)
 
 _SYSTEM = validate.OneOf(KNOWN_SYSTEMS)
 _HTTP_URL = {"schemes": {"http", "https"}, "require_tld": False}

@@ -7,11 +7,8 @@ import copy
 import pytest
 
 from cds_service.cdshooks.request import HookRequestSchema
+from cds_service.knowledge.model import CPT, ICD10CM, LOINC, SNOMED
 from cds_service.patient_bundle import (
-    CPT,
-    ICD_10_CM,
-    LOINC,
-    SNOMED_CT,
     PatientBundleError,
     draft_order,
     hook_request,
@@ -47,7 +44,7 @@ def synthea_bundle() -> dict:
                 {
                     "resourceType": "Condition",
                     "id": "c1",
-                    "code": {"coding": [{"system": SNOMED_CT, "code": "65966004"}]},
+                    "code": {"coding": [{"system": SNOMED, "code": "65966004"}]},
                     "subject": subject,
                     "encounter": encounter,
                 }
@@ -195,9 +192,9 @@ def test_an_order_code_of_no_known_shape_is_refused(knowledge, code):
 
 
 def test_reason_codes_are_icd_10_cm_or_snomed(knowledge):
-    assert reason_coding("m54.50", knowledge)["system"] == ICD_10_CM
+    assert reason_coding("m54.50", knowledge)["system"] == ICD10CM
     assert reason_coding("m54.50", knowledge)["code"] == "M54.50"
-    assert reason_coding("279039007", knowledge)["system"] == SNOMED_CT
+    assert reason_coding("279039007", knowledge)["system"] == SNOMED
 
 
 def test_a_reason_code_of_no_known_shape_is_refused(knowledge):
@@ -206,7 +203,7 @@ def test_a_reason_code_of_no_known_shape_is_refused(knowledge):
 
 
 def orders() -> list[dict]:
-    reason = {"system": ICD_10_CM, "code": "M54.50"}
+    reason = {"system": ICD10CM, "code": "M54.50"}
     return [
         draft_order(1, {"system": CPT, "code": "72132"}, [reason], PATIENT_UUID, "2026-11-20"),
         draft_order(2, {"system": CPT, "code": "72131"}, [], PATIENT_UUID, "2026-11-20"),
@@ -223,7 +220,7 @@ def test_order_select_selects_every_draft_order_and_the_request_is_valid():
     assert parsed.context.patient_id == PATIENT_UUID
     first = parsed.context.draft_resources()[0]
     assert first["subject"] == {"reference": f"Patient/{PATIENT_UUID}"}
-    assert first["reasonCode"] == [{"coding": [{"system": ICD_10_CM, "code": "M54.50"}]}]
+    assert first["reasonCode"] == [{"coding": [{"system": ICD10CM, "code": "M54.50"}]}]
 
 
 def test_order_sign_sends_no_selections():
