@@ -21,6 +21,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cds_service.decision.model import Modality, PatientHistory
+from cds_service.json_shape import MAX_JSON_DEPTH, nested_deeper_than
 from cds_service.knowledge.model import Knowledge, ValueSet
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,9 @@ def _build(
     invalid = 0
     for resource in _unique(resource_type, raw):
         if not kind.matters(relevant, resource):
+            continue
+        if nested_deeper_than(resource, MAX_JSON_DEPTH):  # building it would overflow the stack
+            invalid += 1
             continue
         try:
             built.append(kind.model.model_validate(resource))

@@ -39,7 +39,7 @@ def invoke(service_id: str):
     started = time.monotonic()
     service = _service(service_id)
     g.cds_service_id = service.id
-    hook_request = _parse_hook_request(read_json_body(), service)
+    hook_request = _parse_hook_request(read_json_body(checked_later=("prefetch",)), service)
     g.cds_hook, g.cds_hook_instance = hook_request.hook, hook_request.hook_instance
     check_fhir_server(hook_request)
     try:

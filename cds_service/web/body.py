@@ -5,27 +5,35 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from types import ModuleType
 from typing import Any
 
 from flask import request
 
+from cds_service.json_shape import MAX_JSON_DEPTH, nested_deeper_than, values_of_type
 from cds_service.web.errors import BadRequest
 
-# Real requests nest about 13 levels (a Synthea Bundle in prefetch); 64 leaves room to spare.
-MAX_JSON_DEPTH = 64
 
+def read_json_body(checked_later: Collection[str] = ()) -> Any:
+    """The request's JSON body, or a 400 saying what is wrong with it.
 
-def read_json_body() -> Any:
-    """The request's JSON body, or a 400 saying what is wrong with it."""
+    `checked_later` names top-level members whose nesting the stage that reads them checks
+    (the prefetch: each resource just before it becomes a model), so that a 500-resource
+    prefetch is not walked here as a whole: that walk cost as much as parsing it."""
     if request.mimetype not in ("application/json", "application/fhir+json", ""):
         raise BadRequest("The body must be JSON (Content-Type: application/json).")
     raw = request.get_data(cache=False)
     body = _fast_loads(raw)
-    if body is _UNREAD:
+    fast = body is not _UNREAD
+    if not fast:
         body = _standard_loads(raw)  # json says why a body is refused, or reads it after all
-        _check_shape(body, raw)
-    elif _beyond_int64(_check_shape(body, raw)):
+    read_now = _without(body, checked_later)
+    if nested_deeper_than(read_now, MAX_JSON_DEPTH):
+        raise BadRequest(f"The body is nested too deeply (over {MAX_JSON_DEPTH} levels).")
+    if _may_hold_bad_text(raw) and not _clean_text(body):
+        raise BadRequest("The body holds a NUL character or an unpaired surrogate.")
+    if fast and _beyond_int64(values_of_type(read_now, float)):
         body = _standard_loads(raw)  # the same shape, its integers exact
     return body
 
@@ -63,36 +71,20 @@ def _standard_loads(raw: bytes) -> Any:
         raise BadRequest("The body is nested too deeply.") from None
 
 
+def _without(body: Any, members: Collection[str]) -> Any:
+    if not members or type(body) is not dict:
+        return body
+    return {key: value for key, value in body.items() if key not in members}
+
+
 def _beyond_int64(floats: list[float]) -> bool:
-    """orjson reads an integer outside [-2**63, 2**64) as a float, where json keeps it exact."""
+    """orjson reads an integer outside [-2**63, 2**64) as a float, where json keeps it exact.
+
+    Only what is echoed back needs exact numbers (the draft order in the rating's
+    systemAction); the prefetch's numbers are never read."""
     return any(number >= 2.0**64 or number <= -(2.0**63) for number in floats)
 
 
-def _check_shape(body: Any, raw: bytes) -> list[float]:
-    """Refuse what later stages cannot take: FHIR parsing recurses about six frames per level
-    (deep `extension` chains overflowed the stack: 500), PostgreSQL text cannot hold NUL, and
-    UTF-8 cannot encode the lone surrogates a JSON `\\ud800` escape yields. Returns the floats.
-
-    Level by level, without recursion; the strings are checked together, at C speed, and only
-    when the raw bytes could hold such a character (a 500-resource prefetch: 2.7 ms -> 1.0)."""
-    texts: list[str] | None = [] if _may_hold_bad_text(raw) else None
-    floats: list[float] = []
-    level = [body] if type(body) in _CONTAINERS else []
-    depth = 0
-    while level:
-        depth += 1
-        if depth > MAX_JSON_DEPTH:
-            raise BadRequest(f"The body is nested too deeply (over {MAX_JSON_DEPTH} levels).")
-        level = _next_level(level, texts, floats)
-    if texts is not None:
-        joined = "".join(texts)
-        if "\x00" in joined or not _encodable(joined):
-            raise BadRequest("The body holds a NUL character or an unpaired surrogate.")
-    return floats
-
-
-# json and orjson make exact dicts and lists: `type() is` costs a third of isinstance on a union.
-_CONTAINERS = (dict, list)
 # In a UTF-8 body, NUL and lone surrogates come only from these escapes, or from surrogates
 # encoded as UTF-8 (lead byte ED), which json decodes with 'surrogatepass'.
 _BAD_TEXT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
@@ -106,28 +98,14 @@ def _may_hold_bad_text(raw: bytes) -> bool:
     )
 
 
-def _next_level(level: list[Any], texts: list[str] | None, floats: list[float]) -> list[Any]:
-    deeper: list[Any] = []
-    for container in level:
-        if type(container) is dict:
-            if texts is not None:
-                texts.extend(container)
-            container = container.values()
-        for item in container:
-            kind = type(item)
-            if kind is str:
-                if texts is not None:
-                    texts.append(item)
-            elif kind is dict or kind is list:
-                deeper.append(item)
-            elif kind is float:
-                floats.append(item)
-    return deeper
-
-
-def _encodable(text: str) -> bool:
+def _clean_text(body: Any) -> bool:
+    """No NUL (PostgreSQL text cannot hold it) and no lone surrogate (UTF-8 cannot encode
+    it) in any key or string: the strings are checked together, at C speed."""
+    joined = "".join(values_of_type(body, str, with_keys=True))
+    if "\x00" in joined:
+        return False
     try:
-        text.encode("utf-8")
+        joined.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True

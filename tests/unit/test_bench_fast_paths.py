@@ -1,14 +1,17 @@
 """The shortcuts the benchmark led to answer exactly as the long ways did.
 
 The body check skips gathering the strings when the raw bytes cannot hold a NUL or a lone
-surrogate; the code filter remembers which codes matter per knowledge. Each case here is
-one the shortcut could get wrong.
+surrogate, and leaves the nesting of prefetched resources to the moment one becomes a model;
+the code filter remembers which codes matter per knowledge. Each case here is one the
+shortcut could get wrong.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import logging
 
 import pytest
 
@@ -90,6 +93,59 @@ def test_depth_is_still_checked_when_the_strings_are_not(client):
     body = json.dumps(request).encode()
     assert b"\\u" not in body  # so no string is gathered
     response = post(client, body)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def extension_chain(levels: int) -> dict:
+    """FHIR extensions inside extensions: valid FHIR, two JSON levels each."""
+    extension: dict = {"url": "https://example.org/leaf", "valueString": "leaf"}
+    for _ in range(levels):
+        extension = {"url": "https://example.org/node", "extension": [extension]}
+    return extension
+
+
+def seed_with_deep_prefetch(resource_id: str) -> dict:
+    request = copy.deepcopy(SEED)
+    for entry in request["prefetch"]["conditions"]["entry"]:
+        if entry["resource"]["id"] == resource_id:
+            entry["resource"]["extension"] = [extension_chain(100)]  # 200 JSON levels
+    return request
+
+
+def test_a_deep_resource_the_decision_never_reads_changes_nothing(client):
+    plain = client.post(SELECT, json=SEED).get_json()
+    deep = client.post(SELECT, json=seed_with_deep_prefetch("seed-osteoporosis")).get_json()
+
+    assert [card["summary"] for card in deep["cards"]] == [c["summary"] for c in plain["cards"]]
+    assert [card["detail"] for card in deep["cards"]] == [c["detail"] for c in plain["cards"]]
+
+
+def test_a_deep_resource_that_matters_is_left_out_as_invalid_and_counted(client, caplog):
+    caplog.set_level(logging.WARNING, logger="cds_service")
+    response = client.post(SELECT, json=seed_with_deep_prefetch("seed-vcf-l2"))
+
+    assert response.status_code == 200
+    assert "skipped 1 invalid Condition resource(s)" in caplog.messages
+    plain = client.post(SELECT, json=SEED).get_json()["cards"][0]["detail"]
+    assert response.get_json()["cards"][0]["detail"] != plain  # the fracture is not cited
+
+
+@pytest.mark.parametrize("where", ["draft order", "feedback"])
+def test_what_is_read_at_once_is_still_refused_when_too_deep(client, where):
+    if where == "feedback":
+        feedback = {
+            "card": "9368d37b-283f-44a0-93ea-547cebab93ed",
+            "outcome": "accepted",
+            "outcomeTimestamp": "2026-11-26T10:00:00Z",
+            "extension": extension_chain(100),
+        }
+        response = client.post(f"{SELECT}/feedback", json={"feedback": [feedback]})
+    else:
+        request = copy.deepcopy(SEED)
+        draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+        draft["extension"] = [extension_chain(100)]
+        response = client.post(SELECT, json=request)
     assert response.status_code == 400
     assert "nested too deeply" in response.get_json()["issue"][0]["diagnostics"]
 
