@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 
 import pytest
 
@@ -109,3 +111,47 @@ def test_other_resource_types_in_a_search_bundle_are_left_out():
 def test_a_resource_on_two_pages_is_kept_once():
     vcf = condition("vcf", P, ICD10, "M80.08XA")
     assert len(history_of(vcf, dict(vcf)).conditions) == 1
+
+
+def test_an_odd_element_the_decision_never_reads_costs_no_finding():
+    fracture = condition("vcf", "p", ICD10, "M80.08XA")
+    fracture["meta"] = {"lastUpdated": "last Tuesday"}  # not a FHIR instant
+    fracture["encounter"] = "Encounter/1"  # a string where a Reference belongs
+
+    history = history_of(fracture)
+
+    assert ids(history)["conditions"] == {"vcf"} and history.skipped_invalid == 0
+
+
+class _Everything:
+    def __contains__(self, _name: object) -> bool:
+        return True
+
+
+def test_building_only_the_elements_read_answers_every_fixture_as_whole_models_do(
+    client, monkeypatch
+):
+    from cds_service.fhir import parse
+    from cds_service.replay import load_scenarios
+
+    from ..conftest import FIXTURES
+
+    scenarios = load_scenarios(FIXTURES)
+    pruned = [
+        client.post(f"/cds-services/{s.service_id}", json=s.request).get_json() for s in scenarios
+    ]
+    whole_kinds = {
+        name: dataclasses.replace(kind, elements=_Everything())
+        for name, kind in parse._KINDS.items()
+    }
+    monkeypatch.setattr(parse, "_KINDS", whole_kinds)
+    whole = [
+        client.post(f"/cds-services/{s.service_id}", json=s.request).get_json() for s in scenarios
+    ]
+
+    assert len(scenarios) >= 20
+    assert [_without_uuids(answer) for answer in pruned] == [_without_uuids(a) for a in whole]
+
+
+def _without_uuids(answer: dict) -> str:
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "u", str(answer))
