@@ -50,3 +50,22 @@ def test_a_changed_request_no_longer_matches(client):
     order["code"]["coding"][0]["code"] = "72128"  # CT thoracic spine WITHOUT contrast
     (result,) = replay([type(scenario)(scenario.name, scenario.folder, changed)], send_with(client))
     assert not result.passed
+
+
+def test_every_suggested_order_is_a_valid_r4_service_request(client):
+    """Suggestions are no longer proven call by call (render.py proves the knowledge's part
+    at start-up): the EHR must still be able to store every one it is offered."""
+    from fhir.resources.R4B.servicerequest import ServiceRequest
+
+    created = [
+        action["resource"]
+        for result in replay(SCENARIOS, send_with(client))
+        for card in result.response["cards"]
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion["actions"]
+        if action["type"] == "create"
+    ]
+    assert len(created) >= 10
+    for resource in created:
+        order = ServiceRequest.model_validate(resource)
+        assert order.status == "draft" and order.code.coding and order.subject.reference
