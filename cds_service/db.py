@@ -174,3 +174,32 @@ def insert_unless_present(engine: Engine, table: sa.Table, row: dict, key: str) 
     )
     with engine.begin() as connection:
         return connection.execute(statement).first() is not None
+
+
+def insert_all_unless_present(engine: Engine, table: sa.Table, rows: list[dict], key: str) -> int:
+    """Insert, in one transaction, each row whose `key` is not there yet; the number inserted.
+
+    SQLAlchemy's "insertmanyvalues" sends the rows as one multi-row INSERT (split only past
+    the driver's parameter limit). A key repeated within `rows` is inserted once.
+    """
+    if not rows:
+        return 0
+    statement = (
+        _dialect_insert(engine)(table)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c[key])
+    )
+    with engine.begin() as connection:
+        return len(connection.execute(statement, rows).all())
+
+
+def _dialect_insert(engine: Engine) -> Callable[[sa.Table], sa.Insert]:
+    # Only the SQLite and PostgreSQL inserts have ON CONFLICT DO NOTHING.
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    return insert

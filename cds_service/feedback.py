@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from cds_service.cdshooks.response import Card
 from cds_service.db import feedback_table, insert_unless_present
-from cds_service.issued_cards import record_issued_cards
+from cds_service.issued_cards import IssuedCardRecorder
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class FeedbackStore:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
         self._engine = engine
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._issued = IssuedCardRecorder(engine, self._clock)
 
     def store(self, service_id: str, entries: Iterable[dict[str, Any]]) -> StoredFeedback:
         received = newly_stored = 0
@@ -40,8 +41,14 @@ class FeedbackStore:
         return StoredFeedback(received=received, newly_stored=newly_stored)
 
     def record_issued(self, service_id: str, cards: Iterable[Card]) -> None:
-        """Remember each card's topic: feedback names only the card uuid."""
-        record_issued_cards(self._engine, service_id, cards, self._clock())
+        """Remember each card's topic (feedback names only the card uuid), a moment later:
+        the rows are queued for a background writer, never written on the caller's thread."""
+        self._issued.submit(service_id, cards)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every card recorded before this call is in the database (or given up
+        on); False if `timeout` seconds passed first."""
+        return self._issued.flush(timeout)
 
     def _row(self, service_id: str, entry: dict[str, Any]) -> dict[str, Any]:
         override = entry.get("overrideReason") or {}

@@ -2,19 +2,50 @@
 CDS Hooks 2.0 §Feedback) can be counted per topic by `cds-feedback-report`.
 
 Only the card's uuid, service, topic and indicator are kept: nothing about the patient.
+
+The rows are governance statistics, so a hook call does not wait for them: it hands them to
+the process's `IssuedCardRecorder`, whose one background thread writes whatever has queued up
+in one transaction. A graceful stop writes what is still queued (see `close`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import atexit
+import logging
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from cds_service.cdshooks.response import Card
-from cds_service.db import card_issued_table, insert_unless_present
+from cds_service.db import card_issued_table, insert_all_unless_present
+
+log = logging.getLogger(__name__)
 
 NO_TOPIC = "unspecified"  # a card without source.topic: never ours, kept countable
+QUEUE_BOUND = 10_000  # rows waiting; beyond it rows are dropped, the answer comes first
+BATCH_SIZE = 500  # rows per transaction
+IDLE_SECONDS = 10.0  # a writer with nothing to do ends; the next submit starts another
+CLOSE_SECONDS = 10.0  # at exit; gunicorn's graceful_timeout (30 s) must leave room for it
+
+Row = dict[str, Any]
+
+
+def issued_rows(service_id: str, cards: Iterable[Card], issued_at: datetime) -> list[Row]:
+    return [
+        {
+            "card_uuid": card.uuid,
+            "service_id": service_id,
+            "topic": card.source.topic.code if card.source.topic else NO_TOPIC,
+            "indicator": card.indicator,
+            "issued_at": issued_at,
+        }
+        for card in cards
+    ]
 
 
 def record_issued_cards(
@@ -23,19 +54,154 @@ def record_issued_cards(
     cards: Iterable[Card],
     issued_at: datetime | None = None,
 ) -> int:
-    """Remember the topic of every card of one response; the number newly recorded.
+    """Remember the topic of every card of one response now; the number newly recorded.
 
-    Call it once the response is built; a uuid recorded before is left as it was.
+    A uuid recorded before is left as it was.
     """
-    when = issued_at or datetime.now(UTC)
-    recorded = 0
-    for card in cards:
-        row = {
-            "card_uuid": card.uuid,
-            "service_id": service_id,
-            "topic": card.source.topic.code if card.source.topic else NO_TOPIC,
-            "indicator": card.indicator,
-            "issued_at": when,
-        }
-        recorded += insert_unless_present(engine, card_issued_table, row, "card_uuid")
-    return recorded
+    rows = issued_rows(service_id, cards, issued_at or datetime.now(UTC))
+    return insert_all_unless_present(engine, card_issued_table, rows, "card_uuid")
+
+
+class IssuedCardRecorder:
+    """Records issued cards off the request thread: `submit` only queues the rows.
+
+    The writer thread starts on the first `submit` (so a process that forks before it, like
+    gunicorn's master, hands its workers no thread) and ends after IDLE_SECONDS without
+    work. It is a daemon: `close`, registered with atexit, writes what is left when the
+    interpreter exits normally, which a gunicorn worker does on SIGTERM, SIGINT, SIGQUIT and
+    `--max-requests` (workers/base.py and gthread.py leave their loop, arbiter.py's
+    spawn_worker then calls sys.exit).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        queue_bound: int = QUEUE_BOUND,
+        batch_size: int = BATCH_SIZE,
+        idle_seconds: float = IDLE_SECONDS,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._queue_bound = queue_bound
+        self._batch_size = batch_size
+        self._idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._rows_waiting = threading.Condition(self._lock)
+        self._rows_settled = threading.Condition(self._lock)
+        self._queue: deque[Row] = deque()
+        self._queued = 0  # rows ever queued ...
+        self._settled = 0  # ... and ever written or given up: flush waits for the difference
+        self._writer: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, service_id: str, cards: Iterable[Card]) -> None:
+        """Queue the rows of one response's cards; never waits for the database."""
+        rows = issued_rows(service_id, cards, self._clock())
+        queued = self._enqueue(rows)
+        if queued is None:
+            self._write(rows)  # closed: nothing writes for us any more, so late but kept
+        elif queued < len(rows):
+            log.warning(
+                "issued-card queue full: %d card topics not recorded for %s",
+                len(rows) - queued,
+                service_id,
+            )
+
+    def _enqueue(self, rows: list[Row]) -> int | None:
+        """How many of `rows` found room in the queue; None once closed."""
+        with self._lock:
+            if self._closed:
+                return None
+            queued = min(len(rows), max(self._queue_bound - len(self._queue), 0))
+            if queued:
+                self._queue.extend(rows[:queued])
+                self._queued += queued
+                self._start_writer()
+                self._rows_waiting.notify()
+            return queued
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every row queued before this call is written (or given up on).
+
+        False if `timeout` seconds passed first.
+        """
+        with self._lock:
+            target = self._queued
+            return self._rows_settled.wait_for(lambda: self._settled >= target, timeout)
+
+    def close(self, timeout: float | None = CLOSE_SECONDS) -> bool:
+        """Write what is queued and stop the writer; later submits write on the caller's
+        thread. False (and a warning) if rows were still waiting after `timeout` seconds."""
+        with self._lock:
+            self._closed = True
+            writer = self._writer
+            self._rows_waiting.notify()
+        written = self.flush(timeout)
+        if written and writer is not None:
+            writer.join(timeout)  # it has nothing left to do: this returns at once
+        if not written:
+            log.warning("issued-card queue: %d card topics not recorded at close", self._waiting())
+        return written
+
+    def _waiting(self) -> int:
+        with self._lock:
+            return self._queued - self._settled
+
+    def _start_writer(self) -> None:
+        # Called with the lock held. After a fork the parent's writer is not alive here.
+        if self._writer is not None and self._writer.is_alive():
+            return
+        self._writer = threading.Thread(
+            target=self._write_until_idle, name="issued-card-writer", daemon=True
+        )
+        self._writer.start()
+        _RECORDERS.add(self)
+
+    def _write_until_idle(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            self._write(batch)
+            with self._lock:
+                self._settled += len(batch)
+                self._rows_settled.notify_all()
+
+    def _next_batch(self) -> list[Row] | None:
+        """Wait for the first row, then take what else is there, up to a batch.
+
+        None when idle or closed with nothing queued: the thread then ends.
+        """
+        with self._lock:
+            if not self._queue and not self._closed:
+                self._rows_waiting.wait(self._idle_seconds)
+            if not self._queue:
+                self._writer = None
+                return None
+            size = min(self._batch_size, len(self._queue))
+            return [self._queue.popleft() for _ in range(size)]
+
+    def _write(self, rows: list[Row]) -> None:
+        try:
+            insert_all_unless_present(self._engine, card_issued_table, rows, "card_uuid")
+        # SQLAlchemyError in practice; whatever it is, the writer must outlive one batch.
+        except Exception as error:
+            services = ", ".join(sorted({row["service_id"] for row in rows}))
+            log.warning(
+                "card topics not recorded for %s: %s (%d rows dropped)",
+                services,
+                type(error).__name__,
+                len(rows),
+            )
+
+
+# Every recorder that ever started a writer, until it is garbage: closed at interpreter
+# exit. Registered at import, after logging's own handler, so it runs before logging's.
+_RECORDERS: weakref.WeakSet[IssuedCardRecorder] = weakref.WeakSet()
+
+
+def _close_all() -> None:
+    for recorder in list(_RECORDERS):
+        recorder.close()
+
+
+atexit.register(_close_all)

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify
 from marshmallow import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service import __version__
 from cds_service.cdshooks.feedback import FeedbackRequestSchema
@@ -72,10 +71,11 @@ def healthz():
 
 
 def _record_issued(service_id: str, outcome: HookOutcome) -> None:
-    # Governance statistics must never cost the clinician the answer.
+    # Governance statistics must never cost the clinician the answer: the rows are only
+    # queued (the database is written off this thread), and even a bug here is just logged.
     try:
         service_state().feedback.record_issued(service_id, outcome.response.cards)
-    except SQLAlchemyError as error:
+    except Exception as error:
         log.warning("card topics not recorded for %s: %s", service_id, type(error).__name__)
 
 

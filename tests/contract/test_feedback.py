@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 
 import pytest
 import sqlalchemy as sa
@@ -135,10 +136,19 @@ def _seed_call(client) -> dict:
     return response.get_json()
 
 
-def test_issued_cards_are_remembered_by_topic_for_the_feedback_report(client, database_url):
+def _flush_issued_cards(app) -> None:
+    """Issued-card rows are written by a background thread: wait for it, never sleep."""
+    from cds_service.web.state import service_state
+
+    with app.app_context():
+        assert service_state().feedback.flush(timeout=30)
+
+
+def test_issued_cards_are_remembered_by_topic_for_the_feedback_report(app, client, database_url):
     from cds_service.db import card_issued_table
 
     card = _seed_call(client)["cards"][0]
+    _flush_issued_cards(app)
     engine = sa.create_engine(database_url)
     with engine.connect() as connection:
         rows = [dict(r._mapping) for r in connection.execute(sa.select(card_issued_table))]
@@ -148,11 +158,20 @@ def test_issued_cards_are_remembered_by_topic_for_the_feedback_report(client, da
     ]
 
 
-def test_a_failing_statistics_write_does_not_cost_the_clinician_the_card(client, database_url):
+def test_a_failing_statistics_write_does_not_cost_the_clinician_the_card(
+    app, client, database_url, caplog
+):
     from cds_service.db import card_issued_table
 
     engine = sa.create_engine(database_url)
     with engine.begin() as connection:
         card_issued_table.drop(connection)
     engine.dispose()
-    assert _seed_call(client)["cards"][0]["summary"]
+    with caplog.at_level(logging.WARNING, logger="cds_service"):
+        card = _seed_call(client)["cards"][0]
+        _flush_issued_cards(app)
+    assert card["summary"]
+    (warning,) = [r for r in caplog.records if r.name == "cds_service.issued_cards"]
+    assert "vcf-imaging-order-select" in warning.getMessage()
+    assert "OperationalError" in warning.getMessage()
+    assert card["uuid"] not in warning.getMessage()
