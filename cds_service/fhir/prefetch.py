@@ -56,7 +56,8 @@ def prefetch_state(prefetch: Mapping[str, Any], key: str) -> PrefetchState:
             log.warning("prefetch %s is neither a Bundle, null nor an OperationOutcome", key)
         return PrefetchState.NOT_SATISFIED
     resources = bundle_resources(value)
-    if any(reports_failure(resource) for resource in resources):
+    outcomes = [r for r in resources if r.get("resourceType") == "OperationOutcome"]
+    if any(reports_failure(outcome) for outcome in outcomes):
         return PrefetchState.NOT_SATISFIED
     if not resources and bundle_link(value, "next") is None:
         return PrefetchState.NO_DATA
