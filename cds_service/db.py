@@ -158,22 +158,7 @@ def _record_version(connection: Connection, version: int) -> None:
 
 def insert_unless_present(engine: Engine, table: sa.Table, row: dict, key: str) -> bool:
     """Insert `row` unless a row with the same `key` exists; True when it was inserted."""
-    dialect = engine.dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT.
-    statement = (
-        insert(table)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=[key])
-        .returning(table.c[key])
-    )
-    with engine.begin() as connection:
-        return connection.execute(statement).first() is not None
+    return insert_all_unless_present(engine, table, [row], key) == 1
 
 
 def insert_all_unless_present(engine: Engine, table: sa.Table, rows: list[dict], key: str) -> int:
@@ -184,6 +169,7 @@ def insert_all_unless_present(engine: Engine, table: sa.Table, rows: list[dict],
     """
     if not rows:
         return 0
+    # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT.
     statement = (
         _dialect_insert(engine)(table)
         .on_conflict_do_nothing(index_elements=[key])
