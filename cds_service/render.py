@@ -7,12 +7,12 @@ response can be compared with a golden `expected.json`.
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
+from cds_service import card_ids
 from cds_service.cdshooks.request import HookRequest
 from cds_service.cdshooks.response import (
     Action,
@@ -49,7 +49,7 @@ _CARRIED_OVER = ("subject", "encounter", "requester", "reasonCode", "reasonRefer
 
 class Renderer:
     def __init__(
-        self, knowledge: Knowledge, new_uuid: Callable[[], str] = lambda: str(uuid.uuid4())
+        self, knowledge: Knowledge, new_uuid: Callable[[], str] = card_ids.new_uuid
     ) -> None:
         self._knowledge = knowledge
         self._wording = knowledge.wording
