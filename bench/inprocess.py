@@ -2,14 +2,13 @@
 
 The app is called the way gunicorn calls it (a WSGI environ, the body as a stream), so the
 figure holds routing, authentication hooks, the envelope, the pipeline, the response and the
-audit line; only the socket and the HTTP parsing are left out. Start-up objects are frozen
-out of the garbage collector, as gunicorn.conf.py does in every worker. `json.loads` of the
+audit line; only the socket and the HTTP parsing are left out. The interpreter is tuned as
+gunicorn.conf.py tunes every worker (cds_service/runtime.py). `json.loads` of the
 same bytes is timed in the same loop, call for call: it is the cost no service could avoid.
 """
 
 from __future__ import annotations
 
-import gc
 import io
 import json
 import logging
@@ -59,10 +58,11 @@ def _wsgi_caller(workdir: Path) -> Callable[[bytes], tuple[str, bytes]]:
     quiet = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 - lives with the process
     logging.getLogger().addHandler(quiet)
     from cds_service import create_app
+    from cds_service.runtime import tune_worker
     from cds_service.settings import Settings
 
     app = create_app(Settings(database_url=f"sqlite:///{workdir / 'inprocess.sqlite3'}"))
-    gc.freeze()  # as gunicorn.conf.py does in every worker once the app is built
+    tune_worker()  # as gunicorn.conf.py does in every worker once the app is built
     template = EnvironBuilder(
         path=SERVICE_PATH, method="POST", content_type="application/json"
     ).get_environ()
