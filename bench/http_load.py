@@ -129,6 +129,9 @@ def memory(server: Server, body: Path, early: int, late: int) -> Memory:
 
 
 def _send(server: Server, body: Path, count: int) -> None:
-    answered = hey(server.base_url + SERVICE_PATH, body, 4, count)
+    # A new connection per request, so that the workers share the requests: a kept-alive
+    # connection stays with the worker that accepted it, and a worker that served none of
+    # the first 100 showed its own warm-up (imports, caches: about 10 MB) as growth.
+    answered = hey(server.base_url + SERVICE_PATH, body, 4, count, keepalive=False)
     if answered.failures or len(answered.statuses) != count:
         raise LoadFailed(f"{len(answered.statuses)} of {count} requests answered 200")

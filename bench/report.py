@@ -231,6 +231,9 @@ def _memory(results: Results) -> list[str]:
     lines = [
         "## 4. Resident memory of each gunicorn worker",
         "",
+        "hey, 4 at a time, each request on a new connection so that every worker serves its "
+        "share; requests counted over all workers.",
+        "",
         f"| worker | after {mem.requests_early} requests | after {mem.requests_late // 2:,} "
         f"| after {mem.requests_late:,} requests | growth |",
         "|---:|---:|---:|---:|---:|",

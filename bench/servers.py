@@ -142,8 +142,11 @@ class HeyResult:
         return sum(1 for status in self.statuses if status != 200)
 
 
-def hey(url: str, body: Path, connections: int, requests_total: int) -> HeyResult:
-    """`requests_total` requests over `connections` connections, as fast as they are answered.
+def hey(
+    url: str, body: Path, connections: int, requests_total: int, keepalive: bool = True
+) -> HeyResult:
+    """`requests_total` requests over `connections` connections, as fast as they are answered
+    (without keepalive, a new connection per request).
 
     hey sends n // c requests per connection: the remainder goes in a second run."""
     remainder = requests_total % connections
@@ -151,7 +154,9 @@ def hey(url: str, body: Path, connections: int, requests_total: int) -> HeyResul
     results = []
     for parallel, count in runs:
         if count:
-            command = [*_hey_command(body), "-c", str(parallel), "-n", str(count), url]
+            command = [*_hey_command(body), "-c", str(parallel), "-n", str(count)]
+            command += [] if keepalive else ["-disable-keepalive"]
+            command.append(url)
             done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=True)
             results.append(_hey_result(done.stdout))
     return _merged(results)
