@@ -22,6 +22,7 @@ from tests.integration.fhir_helpers import (
 )
 
 P = "fhir-parse"
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 
 
 def history_of(*resources: dict):
@@ -155,3 +156,20 @@ def test_building_only_the_elements_read_answers_every_fixture_as_whole_models_d
 
 def _without_uuids(answer: dict) -> str:
     return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "u", str(answer))
+
+
+def test_a_status_shared_by_several_conditions_is_read_for_each_and_a_bad_one_fails_alone():
+    active = {"coding": [{"system": CLINICAL, "code": "active"}]}
+    resolved = {"coding": [{"system": CLINICAL, "code": "resolved"}]}
+    bad = {"coding": [{"system": CLINICAL, "code": "active", "userSelected": "often"}]}
+    history = history_of(
+        condition("a1", P, ICD10, "M80.08XA", clinicalStatus=active),
+        condition("r1", P, ICD10, "G83.4", clinicalStatus=resolved),
+        condition("a2", P, ICD10, "C50.911", clinicalStatus=dict(active)),
+        condition("bad", P, ICD10, "M46.44", clinicalStatus=bad),
+        condition("a3", P, ICD10, "M48.56XA", clinicalStatus=active),
+    )
+
+    statuses = {c.id: c.clinicalStatus.coding[0].code for c in history.conditions}
+    assert statuses == {"a1": "active", "r1": "resolved", "a2": "active", "a3": "active"}
+    assert history.skipped_invalid == 1
