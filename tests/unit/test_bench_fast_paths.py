@@ -105,25 +105,33 @@ def extension_chain(levels: int) -> dict:
     return extension
 
 
-def seed_with_deep_prefetch(resource_id: str) -> dict:
+def seed_with_deep_prefetch(resource_id: str, inside: str | None = None) -> dict:
+    """The seed request, one prefetched Condition given a 200-level extension chain: on
+    the resource itself, or inside one of its elements."""
     request = copy.deepcopy(SEED)
     for entry in request["prefetch"]["conditions"]["entry"]:
-        if entry["resource"]["id"] == resource_id:
-            entry["resource"]["extension"] = [extension_chain(100)]  # 200 JSON levels
+        resource = entry["resource"]
+        if resource["id"] == resource_id:
+            holder = resource[inside] if inside else resource
+            holder["extension"] = [extension_chain(100)]
     return request
 
 
-def test_a_deep_resource_the_decision_never_reads_changes_nothing(client):
+def answer_texts(answer: dict) -> list[tuple[str, str]]:
+    return [(card["summary"], card["detail"]) for card in answer["cards"]]
+
+
+@pytest.mark.parametrize("resource_id", ["seed-osteoporosis", "seed-vcf-l2"])
+def test_a_deep_extension_the_decision_never_reads_changes_nothing(client, resource_id):
     plain = client.post(SELECT, json=SEED).get_json()
-    deep = client.post(SELECT, json=seed_with_deep_prefetch("seed-osteoporosis")).get_json()
+    deep = client.post(SELECT, json=seed_with_deep_prefetch(resource_id)).get_json()
 
-    assert [card["summary"] for card in deep["cards"]] == [c["summary"] for c in plain["cards"]]
-    assert [card["detail"] for card in deep["cards"]] == [c["detail"] for c in plain["cards"]]
+    assert answer_texts(deep) == answer_texts(plain)
 
 
-def test_a_deep_resource_that_matters_is_left_out_as_invalid_and_counted(client, caplog):
+def test_a_deep_element_the_decision_reads_is_left_out_as_invalid_and_counted(client, caplog):
     caplog.set_level(logging.WARNING, logger="cds_service")
-    response = client.post(SELECT, json=seed_with_deep_prefetch("seed-vcf-l2"))
+    response = client.post(SELECT, json=seed_with_deep_prefetch("seed-vcf-l2", inside="code"))
 
     assert response.status_code == 200
     assert "skipped 1 invalid Condition resource(s)" in caplog.messages
