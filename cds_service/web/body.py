@@ -91,10 +91,12 @@ _BAD_TEXT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def _may_hold_bad_text(raw: bytes) -> bool:
+    # A backslash byte is looked for at memchr speed: most bodies have none at all, and
+    # then the escape search (0.15 ms over 386 kB) is not needed.
     return (
         json.detect_encoding(raw) not in ("utf-8", "utf-8-sig")
         or b"\xed" in raw
-        or _BAD_TEXT_ESCAPE.search(raw) is not None
+        or (b"\\" in raw and _BAD_TEXT_ESCAPE.search(raw) is not None)
     )
 
 
