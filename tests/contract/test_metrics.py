@@ -161,6 +161,24 @@ def test_gunicorn_workers_add_up_their_samples_in_multiprocess_mode(tmp_path):
         assert value(text, "cds_http_responses_total", **ok) == calls
 
 
+@pytest.mark.integration
+def test_gunicorn_workers_add_up_their_samples_without_being_told_where(tmp_path, monkeypatch):
+    """As the Procfile runs it, with no PROMETHEUS_MULTIPROC_DIR: gunicorn.conf.py gives the
+    workers a private folder, so /metrics still counts every worker's calls."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}"}
+    body = scenario("seed-kyphoplasty-ct-thoracic-with-contrast")
+
+    def call(_: int) -> int:  # a new connection each: the workers share the calls
+        return requests.post(f"{base_url}/cds-services/{SELECT}", json=body, timeout=30).status_code
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    with gunicorn(env, workers=3) as base_url, ThreadPoolExecutor(6) as pool:
+        assert set(pool.map(call, range(60))) == {200}
+        scrapes = [requests.get(f"{base_url}/metrics", timeout=10).text for _ in range(6)]
+    ok = {"endpoint": "cds.invoke", "status": "200"}
+    assert [value(text, "cds_http_responses_total", **ok) for text in scrapes] == [60] * 6
+
+
 def _leave_samples_of_an_earlier_run(folder: Path) -> None:
     """1000 calls counted by a process of an earlier run (gunicorn.conf.py wipes them)."""
     earlier = (
