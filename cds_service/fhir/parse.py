@@ -3,8 +3,9 @@
 Building an R4B model costs about 20 times the JSON parse, and a long history holds
 hundreds of resources the decision never looks at (diabetes, check-ups, lab orders). So a
 cheap look at the raw codings comes first, and only resources coded in a value set the
-decision uses become models. A resource that fails R4B validation is skipped and counted
-(logged with its type and the count, never its content); the others are still used.
+decision uses become models, built from the elements the decision reads. A resource that
+fails R4B validation is skipped and counted (logged with its type and the count, never its
+content); the others are still used.
 """
 
 from __future__ import annotations
