@@ -19,8 +19,8 @@ def read_json_body(checked_later: Collection[str] = ()) -> Any:
     """The request's JSON body, or a 400 saying what is wrong with it.
 
     `checked_later` names top-level members whose nesting the stage that reads them checks
-    (the prefetch: each resource just before it becomes a model), so that a 500-resource
-    prefetch is not walked here as a whole: that walk cost as much as parsing it."""
+    (the prefetch: fhir/parse.py measures what it builds a model from), so that a
+    500-resource prefetch is not walked here as a whole: that walk cost as much as parsing."""
     if request.mimetype not in ("application/json", "application/fhir+json", ""):
         raise BadRequest("The body must be JSON (Content-Type: application/json).")
     raw = request.get_data(cache=False)
