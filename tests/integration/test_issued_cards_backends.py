@@ -6,21 +6,12 @@ from __future__ import annotations
 import threading
 
 import pytest
-import sqlalchemy as sa
 
-from cds_service.cdshooks.response import Card, Coding, Source
-from cds_service.db import card_issued_table, create_database_engine
+from cds_service.db import create_database_engine
 from cds_service.issued_cards import IssuedCardRecorder, record_issued_cards
+from tests.unit.test_issued_cards import SIGN, card, recorded
 
 pytestmark = pytest.mark.integration
-
-SIGN = "vcf-imaging-order-sign"
-TOPICS = "https://example.org/vcf-imaging-cds/card-topic"
-
-
-def card(uuid: str) -> Card:
-    topic = Coding(TOPICS, "contrast-not-indicated")
-    return Card(uuid, "Contrast is not indicated", "warning", Source("ACR", topic=topic))
 
 
 @pytest.fixture
@@ -28,11 +19,6 @@ def engine(each_backend_url: str):
     engine = create_database_engine(each_backend_url)
     yield engine
     engine.dispose()
-
-
-def recorded(engine) -> list[str]:
-    with engine.connect() as connection:
-        return sorted(connection.execute(sa.select(card_issued_table.c.card_uuid)).scalars())
 
 
 def test_a_repeat_inside_one_call_and_a_repeat_of_an_earlier_call_count_once(engine):
