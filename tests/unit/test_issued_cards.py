@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,6 +100,54 @@ def test_recording_at_once_counts_only_the_cards_new_to_the_table(engine):
     assert record_issued_cards(engine, SIGN, [card("a"), card("a"), card("b")]) == 2
     assert record_issued_cards(engine, SIGN, [card("b"), card("c")]) == 1
     assert recorded(engine) == ["a", "b", "c"]
+
+
+def inserts_counted(engine) -> list[str]:
+    """One item per INSERT INTO card_issued the engine runs: a transaction each."""
+    inserts: list[str] = []
+
+    def count(_connection, _cursor, statement: str, *_rest) -> None:
+        if statement.startswith("INSERT INTO card_issued"):
+            inserts.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    return inserts
+
+
+def test_cards_of_calls_close_together_are_gathered_into_one_transaction(engine):
+    inserts = inserts_counted(engine)
+    recorder = IssuedCardRecorder(engine, gather_seconds=30)
+    recorder.submit(SIGN, [card("first-call")])
+    time.sleep(0.2)  # the writer has the first row and gathers
+    recorder.submit(SIGN, [card("second-call-1"), card("second-call-2")])
+    recorder.submit(SIGN, [card("third-call")])
+    assert inserts == []
+
+    assert recorder.flush(timeout=30)  # a flush does not wait out the gathering
+    assert len(inserts) == 1
+    assert recorded(engine) == ["first-call", "second-call-1", "second-call-2", "third-call"]
+
+
+def test_gathered_cards_are_written_without_a_flush_once_the_moment_has_passed(engine):
+    recorder = IssuedCardRecorder(engine, gather_seconds=0.1)
+    recorder.submit(SIGN, [card("unflushed")])
+    deadline = time.monotonic() + 30
+    while not recorded(engine) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert recorded(engine) == ["unflushed"]
+
+
+def test_a_full_batch_is_written_without_waiting_out_the_gathering(engine):
+    inserts = inserts_counted(engine)
+    recorder = IssuedCardRecorder(engine, batch_size=3, gather_seconds=30)
+    recorder.submit(SIGN, [card("a"), card("b"), card("c"), card("d")])
+    deadline = time.monotonic() + 30
+    while not recorded(engine) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert recorded(engine) == ["a", "b", "c"]
+    assert len(inserts) == 1
+    assert recorder.close()
+    assert recorded(engine) == ["a", "b", "c", "d"]
 
 
 def test_a_full_queue_drops_the_rows_with_one_warning_instead_of_waiting(engine, caplog):
