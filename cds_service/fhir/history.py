@@ -19,7 +19,7 @@ import requests
 
 from cds_service.cdshooks.request import HookRequest
 from cds_service.decision.model import PatientHistory
-from cds_service.fhir.bundle import bundle_link, bundle_resources
+from cds_service.fhir.bundle import bundle_link
 from cds_service.fhir.client import FhirClient
 from cds_service.fhir.errors import FhirError, HookDeadlineExceeded, PatientDataUnavailable
 from cds_service.fhir.parse import build_history
@@ -28,7 +28,7 @@ from cds_service.fhir.prefetch import (
     PatientSearch,
     PrefetchState,
     fill_template,
-    prefetch_state,
+    read_prefetch,
 )
 from cds_service.knowledge.model import Knowledge
 from cds_service.settings import Settings
@@ -50,12 +50,12 @@ def gather_history(
     found: dict[str, Resources] = {}
     to_fetch: dict[PatientSearch, Fetch] = {}
     for search in SEARCHES:
-        state = prefetch_state(request.prefetch, search.key)
+        state, resources = read_prefetch(request.prefetch, search.key)
         bundle = request.prefetch.get(search.key)
         if state is PrefetchState.NO_DATA:
             found[search.resource_type] = []
         elif state is PrefetchState.DATA and bundle_link(bundle, "next") is None:
-            found[search.resource_type] = bundle_resources(bundle)
+            found[search.resource_type] = resources
         elif state is PrefetchState.DATA:
             to_fetch[search] = _completion(bundle)
         else:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from cds_service.cdshooks.request import HookRequest
 from cds_service.fhir.bundle import bundle_link, bundle_resources, is_bundle, reports_failure
+from cds_service.fhir.views import is_json_object
 from cds_service.registry import PREFETCH_TEMPLATES
 
 log = logging.getLogger(__name__)
@@ -46,22 +47,26 @@ class PrefetchState(enum.Enum):
 
 
 def prefetch_state(prefetch: Mapping[str, Any], key: str) -> PrefetchState:
+    return read_prefetch(prefetch, key)[0]
+
+
+def read_prefetch(prefetch: Mapping[str, Any], key: str) -> tuple[PrefetchState, list[Any]]:
+    """The key's state and, for DATA, the resources of its Bundle (its first page)."""
     if key not in prefetch:
-        return PrefetchState.NOT_SATISFIED
+        return PrefetchState.NOT_SATISFIED, []
     value = prefetch[key]
     if value is None:
-        return PrefetchState.NO_DATA
+        return PrefetchState.NO_DATA, []
     if not is_bundle(value):
         if not _is_operation_outcome(value):
             log.warning("prefetch %s is neither a Bundle, null nor an OperationOutcome", key)
-        return PrefetchState.NOT_SATISFIED
+        return PrefetchState.NOT_SATISFIED, []
     resources = bundle_resources(value)
-    outcomes = [r for r in resources if r.get("resourceType") == "OperationOutcome"]
-    if any(reports_failure(outcome) for outcome in outcomes):
-        return PrefetchState.NOT_SATISFIED
+    if any(reports_failure(resource) for resource in resources):
+        return PrefetchState.NOT_SATISFIED, []
     if not resources and bundle_link(value, "next") is None:
-        return PrefetchState.NO_DATA
-    return PrefetchState.DATA
+        return PrefetchState.NO_DATA, []
+    return PrefetchState.DATA, resources
 
 
 def fill_template(template: str, request: HookRequest) -> str:
@@ -82,4 +87,4 @@ def fill_template(template: str, request: HookRequest) -> str:
 
 
 def _is_operation_outcome(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+    return is_json_object(value) and value.get("resourceType") == "OperationOutcome"

@@ -14,6 +14,7 @@ from cds_service.cdshooks.feedback import FeedbackRequestSchema
 from cds_service.cdshooks.request import HookRequest, HookRequestSchema
 from cds_service.cdshooks.response import dump_response
 from cds_service.fhir import PatientDataUnavailable
+from cds_service.fhir.views import PREFETCH
 from cds_service.pipeline import HookOutcome
 from cds_service.registry import SERVICES, SERVICES_BY_ID, ServiceDeclaration
 from cds_service.web.auth import check_fhir_server
@@ -38,7 +39,8 @@ def invoke(service_id: str):
     started = time.monotonic()
     service = _service(service_id)
     g.cds_service_id = service.id
-    hook_request = _parse_hook_request(read_json_body(checked_later=("prefetch",)), service)
+    body = read_json_body({"prefetch": PREFETCH}, members=_HOOK_REQUEST.fields)
+    hook_request = _parse_hook_request(body, service)
     g.cds_hook, g.cds_hook_instance = hook_request.hook, hook_request.hook_instance
     check_fhir_server(hook_request)
     try:

@@ -1,36 +1,91 @@
 """Reading a request body: JSON only, parsed fast, and refused early when later stages
-could not take it (too deep, NUL characters, lone surrogates)."""
+could not take it (too deep, NUL characters, lone surrogates).
+
+A hook call's members are read in one pass with msgspec, its prefetch into views that skip
+what is never read (`fhir/views.py`). A body that path does not take (not a JSON object,
+invalid or odd text anywhere) is read the ordinary way, whole, which says why it is refused
+if it is.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from types import ModuleType
 from typing import Any
 
+import msgspec
 from flask import request
 
 from cds_service.json_shape import MAX_JSON_DEPTH, nested_deeper_than, values_of_type
 from cds_service.web.errors import BadRequest
 
 
-def read_json_body(checked_later: Collection[str] = ()) -> Any:
+def read_json_body(
+    typed_members: Mapping[str, Any] | None = None, members: Collection[str] = ()
+) -> Any:
     """The request's JSON body, or a 400 saying what is wrong with it.
 
-    `checked_later` names top-level members whose nesting the stage that reads them checks
-    (the prefetch: fhir/parse.py measures what it builds a model from), so that a
-    500-resource prefetch is not walked here as a whole: that walk cost as much as parsing."""
+    `typed_members` maps top-level members to the msgspec type they are read as, in one
+    pass with the others (`members`, the rest the request may hold): the prefetch is read
+    into views that skip what the service never reads. Their nesting is checked by the
+    stage that reads them (fhir/parse.py measures what it builds a model from), so that a
+    500-resource prefetch is not walked here as a whole: that walk cost as much as parsing.
+    """
     if request.mimetype not in ("application/json", "application/fhir+json", ""):
         raise BadRequest("The body must be JSON (Content-Type: application/json).")
     raw = request.get_data(cache=False)
+    typed_members = typed_members or {}
+    if typed_members and not _may_hold_bad_text(raw):
+        body = _typed_envelope(raw, tuple(typed_members.items()), tuple(members))
+        if body is not None:
+            _refuse_deep(_without(body, typed_members))
+            return body
+    return _whole_body(raw, checked_later=typed_members.keys())
+
+
+def _typed_envelope(
+    raw: bytes, typed_members: tuple[tuple[str, Any], ...], members: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The body as a dict, typed members as their type, the others as json reads them
+    (integers exact); None where this path does not fit: a member it does not know, text
+    that is not UTF-8 (msgspec does not check the text it skips), invalid JSON."""
+    try:
+        raw.decode("utf-8")
+        envelope = _envelope_decoder(typed_members, members).decode(raw)
+        return {
+            name: msgspec.json.decode(value) if type(value) is msgspec.Raw else value
+            for name in envelope.__struct_fields__
+            if (value := getattr(envelope, name)) is not msgspec.UNSET
+        }
+    except (UnicodeDecodeError, msgspec.MsgspecError, RecursionError):
+        return None
+
+
+@functools.cache
+def _envelope_decoder(
+    typed_members: tuple[tuple[str, Any], ...], members: tuple[str, ...]
+) -> msgspec.json.Decoder:
+    typed = dict(typed_members)
+    fields = [(name, typed.get(name, msgspec.Raw), msgspec.UNSET) for name in {*members, *typed}]
+    envelope = msgspec.defstruct("Envelope", fields, forbid_unknown_fields=True, gc=False)
+    return msgspec.json.Decoder(envelope)
+
+
+def _refuse_deep(read_now: Any) -> None:
+    if nested_deeper_than(read_now, MAX_JSON_DEPTH):
+        raise BadRequest(f"The body is nested too deeply (over {MAX_JSON_DEPTH} levels).")
+
+
+def _whole_body(raw: bytes, checked_later: Collection[str]) -> Any:
     body = _fast_loads(raw)
     fast = body is not _UNREAD
     if not fast:
         body = _standard_loads(raw)  # json says why a body is refused, or reads it after all
     read_now = _without(body, checked_later)
-    if nested_deeper_than(read_now, MAX_JSON_DEPTH):
-        raise BadRequest(f"The body is nested too deeply (over {MAX_JSON_DEPTH} levels).")
+    _refuse_deep(read_now)
     if _may_hold_bad_text(raw) and not _clean_text(body):
         raise BadRequest("The body holds a NUL character or an unpaired surrogate.")
     if fast and _beyond_int64(values_of_type(read_now, float)):

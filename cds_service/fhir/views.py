@@ -1,0 +1,84 @@
+"""A prefetch read straight from the request's bytes, keeping only what the service reads.
+
+A 500-resource prefetch parsed whole is about 30,000 Python objects, nearly all of them
+never looked at (narratives, encounters, categories of diabetes and check-ups), and the
+parse and the freeing of them were a third of a hook call's CPU under load. Here msgspec
+reads each prefetched Bundle into views: a resource keeps its `resourceType`, `id` and
+`code` (read for every resource, to find the few that matter) and, as raw JSON text, the
+other elements the decision reads (`fhir/parse.py`'s `_KINDS`) and an OperationOutcome's
+`issue`. Everything else is skipped unread.
+
+The views answer `get` and `items` as the parsed dicts did, decoding raw text on access,
+so the code reading a Bundle (`bundle.py`, `prefetch.py`, `parse.py`) takes either; pages
+fetched from fhirServer stay plain dicts. Where a view's shape does not fit (a resource
+that is not an object, say), the union types below keep the value as it came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, Raw, Struct
+
+# Every JSON value other than an object, for unions with a view (which stands for the object).
+_NOT_AN_OBJECT = str | int | float | bool | None | list
+_NOT_AN_ARRAY = str | int | float | bool | None | dict
+
+
+class _View(Struct, gc=False):
+    """Fields are raw JSON text, or a decoded value; UNSET when the element is absent.
+    (No cycle can run through JSON values, so the views skip the garbage collector.)"""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = getattr(self, name, UNSET)
+        if value is UNSET:
+            return default
+        return msgspec.json.decode(value) if type(value) is Raw else value
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if value is not UNSET:
+                yield name, msgspec.json.decode(value) if type(value) is Raw else value
+
+
+class ResourceView(_View):
+    resourceType: Any = UNSET
+    id: Any = UNSET
+    code: Any = UNSET
+    subject: Raw = UNSET
+    bodySite: Raw = UNSET
+    status: Raw = UNSET
+    clinicalStatus: Raw = UNSET
+    verificationStatus: Raw = UNSET
+    onsetDateTime: Raw = UNSET
+    onsetPeriod: Raw = UNSET
+    recordedDate: Raw = UNSET
+    performedDateTime: Raw = UNSET
+    performedPeriod: Raw = UNSET
+    intent: Raw = UNSET
+    authoredOn: Raw = UNSET
+    issue: Raw = UNSET  # an OperationOutcome's, in a search Bundle
+
+
+class EntryView(_View):
+    resource: ResourceView | _NOT_AN_OBJECT = UNSET
+
+
+class BundleView(_View):
+    resourceType: Any = UNSET
+    entry: list[EntryView | _NOT_AN_OBJECT] | _NOT_AN_ARRAY = UNSET
+    link: Any = UNSET
+
+
+JSON_OBJECT_TYPES: tuple[type, ...] = (dict, ResourceView, EntryView, BundleView)
+VIEWED_ELEMENTS = frozenset(ResourceView.__struct_fields__)
+
+# The type of a hook request's `prefetch` member (for msgspec): its Bundles as views.
+PREFETCH = dict[str, BundleView | _NOT_AN_OBJECT] | _NOT_AN_OBJECT
+
+
+def is_json_object(value: Any) -> bool:
+    return type(value) in JSON_OBJECT_TYPES
