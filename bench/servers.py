@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -55,11 +56,19 @@ def procfile_command(app: str, port: int, procfile: Path = REPO_ROOT / "Procfile
     return command
 
 
+def procfile_default_workers(procfile: Path = REPO_ROOT / "Procfile") -> int:
+    """The worker count the Procfile's `${WEB_CONCURRENCY:-N}` falls back to."""
+    found = re.search(r"\$\{WEB_CONCURRENCY:-(\d+)\}", procfile.read_text())
+    if found is None:
+        raise RuntimeError(f"{procfile}: expected --workers ${{WEB_CONCURRENCY:-N}}")
+    return int(found.group(1))
+
+
 @contextlib.contextmanager
 def procfile_gunicorn(app: str, env: dict[str, str]) -> Iterator[Server]:
     port = free_port()
     environment = {**os.environ, "PORT": str(port), **env}
-    workers = int(environment.get("WEB_CONCURRENCY") or 3)  # the Procfile's default
+    workers = int(environment.get("WEB_CONCURRENCY") or procfile_default_workers())
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
             ["sh", "-c", f"exec {procfile_command(app, port)}"],
