@@ -18,7 +18,7 @@ from cds_service.fhir.views import PREFETCH
 from cds_service.pipeline import HookOutcome
 from cds_service.registry import SERVICES, SERVICES_BY_ID, ServiceDeclaration
 from cds_service.web.auth import check_fhir_server
-from cds_service.web.body import read_json_body
+from cds_service.web.body import TypedEnvelope, read_json_body
 from cds_service.web.errors import BadRequest, ServiceError, UnknownService, operation_outcome
 from cds_service.web.state import service_state
 
@@ -27,6 +27,7 @@ blueprint = Blueprint("cds", __name__)
 
 _HOOK_REQUEST = HookRequestSchema()
 _FEEDBACK_REQUEST = FeedbackRequestSchema()
+_HOOK_ENVELOPE = TypedEnvelope({"prefetch": PREFETCH}, members=_HOOK_REQUEST.fields)
 
 
 @blueprint.get("/cds-services")
@@ -39,8 +40,7 @@ def invoke(service_id: str):
     started = time.monotonic()
     service = _service(service_id)
     g.cds_service_id = service.id
-    body = read_json_body({"prefetch": PREFETCH}, members=_HOOK_REQUEST.fields)
-    hook_request = _parse_hook_request(body, service)
+    hook_request = _parse_hook_request(read_json_body(_HOOK_ENVELOPE), service)
     g.cds_hook, g.cds_hook_instance = hook_request.hook, hook_request.hook_instance
     check_fhir_server(hook_request)
     try:

@@ -9,7 +9,6 @@ if it is.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -23,55 +22,54 @@ from cds_service.json_shape import MAX_JSON_DEPTH, nested_deeper_than, values_of
 from cds_service.web.errors import BadRequest
 
 
-def read_json_body(
-    typed_members: Mapping[str, Any] | None = None, members: Collection[str] = ()
-) -> Any:
+class TypedEnvelope:
+    """A JSON object read in one msgspec pass: the `typed` members as their msgspec type,
+    the other `members` the object may hold as json reads them (integers exact). Built once,
+    at import of the route that reads it."""
+
+    def __init__(self, typed: Mapping[str, Any], members: Collection[str]) -> None:
+        self.typed_names = frozenset(typed)
+        fields = [
+            (name, typed.get(name, msgspec.Raw), msgspec.UNSET) for name in {*members, *typed}
+        ]
+        struct = msgspec.defstruct("Envelope", fields, forbid_unknown_fields=True, gc=False)
+        self.decoder = msgspec.json.Decoder(struct)
+
+
+def read_json_body(envelope: TypedEnvelope | None = None) -> Any:
     """The request's JSON body, or a 400 saying what is wrong with it.
 
-    `typed_members` maps top-level members to the msgspec type they are read as, in one
-    pass with the others (`members`, the rest the request may hold): the prefetch is read
-    into views that skip what the service never reads. Their nesting is checked by the
+    With an `envelope`, its typed members (the prefetch: views that skip what the service
+    never reads) are read in one pass with the others. Their nesting is checked by the
     stage that reads them (fhir/parse.py measures what it builds a model from), so that a
     500-resource prefetch is not walked here as a whole: that walk cost as much as parsing.
     """
     if request.mimetype not in ("application/json", "application/fhir+json", ""):
         raise BadRequest("The body must be JSON (Content-Type: application/json).")
     raw = request.get_data(cache=False)
-    typed_members = typed_members or {}
-    if typed_members and not _may_hold_bad_text(raw):
-        body = _typed_envelope(raw, tuple(typed_members.items()), tuple(members))
+    checked_later = envelope.typed_names if envelope else frozenset()
+    if envelope and not _may_hold_bad_text(raw):
+        body = _typed_envelope(raw, envelope)
         if body is not None:
-            _refuse_deep(_without(body, typed_members))
+            _refuse_deep(_without(body, checked_later))
             return body
-    return _whole_body(raw, checked_later=typed_members.keys())
+    return _whole_body(raw, checked_later)
 
 
-def _typed_envelope(
-    raw: bytes, typed_members: tuple[tuple[str, Any], ...], members: tuple[str, ...]
-) -> dict[str, Any] | None:
-    """The body as a dict, typed members as their type, the others as json reads them
-    (integers exact); None where this path does not fit: a member it does not know, text
-    that is not UTF-8 (msgspec does not check the text it skips), invalid JSON."""
+def _typed_envelope(raw: bytes, envelope: TypedEnvelope) -> dict[str, Any] | None:
+    """The body as a dict; None where this path does not fit: a member the envelope does
+    not know, text that is not UTF-8 (msgspec does not check the text it skips), invalid
+    JSON."""
     try:
         raw.decode("utf-8")
-        envelope = _envelope_decoder(typed_members, members).decode(raw)
+        decoded = envelope.decoder.decode(raw)
         return {
             name: msgspec.json.decode(value) if type(value) is msgspec.Raw else value
-            for name in envelope.__struct_fields__
-            if (value := getattr(envelope, name)) is not msgspec.UNSET
+            for name in decoded.__struct_fields__
+            if (value := getattr(decoded, name)) is not msgspec.UNSET
         }
     except (UnicodeDecodeError, msgspec.MsgspecError, RecursionError):
         return None
-
-
-@functools.cache
-def _envelope_decoder(
-    typed_members: tuple[tuple[str, Any], ...], members: tuple[str, ...]
-) -> msgspec.json.Decoder:
-    typed = dict(typed_members)
-    fields = [(name, typed.get(name, msgspec.Raw), msgspec.UNSET) for name in {*members, *typed}]
-    envelope = msgspec.defstruct("Envelope", fields, forbid_unknown_fields=True, gc=False)
-    return msgspec.json.Decoder(envelope)
 
 
 def _refuse_deep(read_now: Any) -> None:
