@@ -222,7 +222,7 @@ def _model(kind: _Kind, read: dict[str, Any], shared: SharedElements) -> Any:
     return kind.model.model_validate(read)
 
 
-def _seen_before(resource: dict[str, Any], seen: set[str]) -> bool:
+def _seen_before(resource: Any, seen: set[str]) -> bool:
     resource_id = resource.get("id")
     if not isinstance(resource_id, str):
         return False

@@ -46,10 +46,6 @@ class PrefetchState(enum.Enum):
     NOT_SATISFIED = "not-satisfied"  # key absent, OperationOutcome, or unusable: query
 
 
-def prefetch_state(prefetch: Mapping[str, Any], key: str) -> PrefetchState:
-    return read_prefetch(prefetch, key)[0]
-
-
 def read_prefetch(prefetch: Mapping[str, Any], key: str) -> tuple[PrefetchState, list[Any]]:
     """The key's state and, for DATA, the resources of its Bundle (its first page)."""
     if key not in prefetch:

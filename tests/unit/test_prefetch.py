@@ -11,7 +11,7 @@ import time
 import pytest
 
 from cds_service.fhir import PatientDataUnavailable, gather_history
-from cds_service.fhir.prefetch import PrefetchState, fill_template, prefetch_state
+from cds_service.fhir.prefetch import PrefetchState, fill_template, read_prefetch
 from cds_service.settings import Settings
 from tests.integration.fhir_helpers import (
     CPT,
@@ -118,7 +118,7 @@ def test_prefetch_states():
         "not-a-bundle": vcf,
         "a-list": [vcf],
     }
-    assert {key: prefetch_state(prefetch, key) for key in cases} == cases
+    assert {key: read_prefetch(prefetch, key)[0] for key in cases} == cases
 
 
 def test_a_bundle_holding_only_a_warning_outcome_is_no_data():
