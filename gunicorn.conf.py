@@ -35,8 +35,8 @@ def on_exit(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """The app is built: tune the worker's garbage collection and GIL hand-offs for hook
-    calls (cds_service/runtime.py says why and what it measured). The benchmark's floor app
+    """The app is built: tune the worker's garbage collection for hook calls
+    (cds_service/runtime.py says why and what it measured). The benchmark's floor app
     gets the same tuning: it is served by a gunicorn started here too."""
     from cds_service.runtime import tune_worker
 

@@ -2,19 +2,16 @@
 
 The FHIR server is a real sekmet-fhir (tests/integration/fhir_server.py) holding the
 patient's history, behind a small proxy that holds every answer back by a delay per resource
-type, as a busy EHR would. The hook call (over HTTP, to the gunicorn service) is timed next
-to the slowest of the three searches made alone, one after the other, by the service's own
-FHIR client: searching concurrently, the call should cost little more than that one search.
+type, as a busy EHR would (tests/integration/delaying_proxy.py). The hook call (over HTTP,
+to the gunicorn service) is timed next to the slowest of the three searches made alone, one
+after the other, by the service's own FHIR client: searching concurrently, the call should
+cost little more than that one search.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from bench.workload import SERVICE_PATH
 from cds_service.cdshooks.request import HookRequest, HookRequestSchema
 from cds_service.fhir.client import FhirClient
 from cds_service.fhir.prefetch import SEARCHES, PatientSearch, fill_template
+from tests.integration.delaying_proxy import delaying_proxy
 from tests.integration.fhir_server import running_sekmet
 
 
@@ -55,7 +53,7 @@ def measure(
         requests.Session() as session,
     ):
         fhir.load_patient(patient_request["context"]["patientId"], patient_request["prefetch"])
-        hook = _without_prefetch(patient_request, proxy, fhir.token)
+        hook = _without_prefetch(patient_request, proxy.base_url, fhir.token)
         parsed: HookRequest = HookRequestSchema().load(hook)
         _call(service_url, hook)  # warm-up: connection pools
         totals: list[float] = []
@@ -112,44 +110,3 @@ def _search_alone(session: requests.Session, hook: HookRequest, search: PatientS
     started = time.perf_counter()
     client.search(fill_template(search.template, hook))
     return time.perf_counter() - started
-
-
-@contextlib.contextmanager
-def delaying_proxy(target: str, delays: dict[str, float]) -> Iterator[str]:
-    """Yields a FHIR base URL whose answers come from `target`, each held back first.
-
-    Links in the answers (Bundle `next`) are rewritten to the proxy, as a server behind a
-    reverse proxy writes them."""
-    session = requests.Session()
-    public: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            resource_type = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-            time.sleep(delays.get(resource_type, 0.0))
-            headers = {k: v for k, v in self.headers.items() if k in ("Accept", "Authorization")}
-            answer = session.get(target + self.path.removeprefix("/fhir"), headers=headers)
-            body = answer.content.replace(target.encode(), public[0])
-            self.send_response(answer.status_code)
-            self.send_header("Content-Type", answer.headers.get("Content-Type", ""))
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    base_url = f"http://127.0.0.1:{httpd.server_address[1]}/fhir"
-    public.append(base_url.encode())
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield base_url
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        session.close()

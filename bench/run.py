@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import fallback, http_load, inprocess
 from bench.report import Results, markdown, write
-from bench.servers import FLOOR_APP, SERVICE_APP, procfile_gunicorn
+from bench.servers import FLOOR_APP, procfile_gunicorn
 from bench.workload import (
     SYNTHEA_DIR,
     body_bytes,
@@ -34,6 +34,7 @@ from bench.workload import (
     prefetched_resources,
     synthea_history,
 )
+from tests.integration.processes import SERVICE_APP
 
 PARTS = ("inprocess", "http", "fallback", "memory")
 

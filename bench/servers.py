@@ -13,10 +13,7 @@ import csv
 import io
 import json
 import os
-import re
-import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,9 +25,13 @@ import requests
 
 from bench.stats import children
 from bench.workload import REPO_ROOT
-from tests.integration.processes import free_port, stop
+from tests.integration.processes import (
+    free_port,
+    procfile_command,
+    procfile_default_workers,
+    stop,
+)
 
-SERVICE_APP = "'cds_service:create_app()'"
 FLOOR_APP = "bench.floor_app:app"
 LUA_SCRIPT = Path(__file__).with_name("post.lua")
 
@@ -42,26 +43,6 @@ class Server:
 
     def workers(self) -> list[int]:
         return children(self.master_pid)
-
-
-def procfile_command(app: str, port: int, procfile: Path = REPO_ROOT / "Procfile") -> str:
-    line = next((x for x in procfile.read_text().splitlines() if x.startswith("web:")), None)
-    if line is None or SERVICE_APP not in line or "0.0.0.0:$PORT" not in line:
-        raise RuntimeError(f"{procfile}: expected a web: line serving {SERVICE_APP} on $PORT")
-    command = line.removeprefix("web:").strip()
-    command = command.replace("0.0.0.0:$PORT", f"127.0.0.1:{port}")
-    command = command.replace(SERVICE_APP, app)
-    if command.startswith("gunicorn "):  # the gunicorn of this interpreter
-        command = f"{shlex.quote(sys.executable)} -m {command}"
-    return command
-
-
-def procfile_default_workers(procfile: Path = REPO_ROOT / "Procfile") -> int:
-    """The worker count the Procfile's `${WEB_CONCURRENCY:-N}` falls back to."""
-    found = re.search(r"\$\{WEB_CONCURRENCY:-(\d+)\}", procfile.read_text())
-    if found is None:
-        raise RuntimeError(f"{procfile}: expected --workers ${{WEB_CONCURRENCY:-N}}")
-    return int(found.group(1))
 
 
 @contextlib.contextmanager

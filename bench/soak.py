@@ -4,7 +4,7 @@
     python bench/soak.py --postgres        # same against a private PostgreSQL cluster
     python bench/soak.py --seconds 300 --json bench/results/soak.json
 
-Starts the service as the Procfile does (gthread workers) on a free 127.0.0.1 port, warms it
+Starts the service as the Procfile does (gevent workers) on a free 127.0.0.1 port, warms it
 up, then runs client threads until the time is up (bounded in time and in request count).
 Passes when there was no 5xx and no non-JSON answer, every feedback entry answered 200 is in
 the database exactly once, no worker restarted, and each worker's RSS at the end is within
@@ -33,7 +33,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.soak_load import LoadStats, Mix  # noqa: E402
-from tests.integration.processes import free_port, stop  # noqa: E402
+from tests.integration.processes import (  # noqa: E402
+    SERVICE_APP,
+    free_port,
+    procfile_command,
+    stop,
+)
 
 MiB = 1024 * 1024
 
@@ -97,12 +102,13 @@ def _database(args: argparse.Namespace) -> Iterator[str]:
 def _gunicorn(database_url: str, workers: int, log: IO[bytes]) -> Iterator[tuple[str, int]]:
     """The Procfile's command, bound to loopback only; yields (base URL, master pid)."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
-        "--timeout", "30", "cds_service:create_app()",
-    ]  # fmt: skip
-    env = {**os.environ, "DATABASE_URL": database_url, "CDS_LOG_LEVEL": "WARNING"}
+    command = ["sh", "-c", f"exec {procfile_command(SERVICE_APP, port)}"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CDS_LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": str(workers),
+    }
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     try:

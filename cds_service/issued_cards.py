@@ -74,8 +74,8 @@ class IssuedCardRecorder:
     gunicorn's master, hands its workers no thread) and ends after IDLE_SECONDS without
     work. It is a daemon: `close`, registered with atexit, writes what is left when the
     interpreter exits normally, which a gunicorn worker does on SIGTERM, SIGINT, SIGQUIT and
-    `--max-requests` (workers/base.py and gthread.py leave their loop, arbiter.py's
-    spawn_worker then calls sys.exit).
+    `--max-requests` (the worker leaves its loop, arbiter.py's spawn_worker then calls
+    sys.exit). Under the Procfile's gevent workers the thread is a greenlet: the same holds.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""How a worker process runs hook calls: garbage collection and GIL hand-offs.
+"""How a worker process runs hook calls: garbage collection.
 
 gunicorn.conf.py applies `tune_worker` in every worker once the app is built, and the
 benchmark applies it to its in-process app, so that both measure the same interpreter.
@@ -8,17 +8,11 @@ Figures below: a 500-resource prefetch, CPU per call, medians of interleaved run
 from __future__ import annotations
 
 import gc
-import sys
 
 # A call leaves tens of thousands of young objects (the parsed prefetch), none in a cycle.
 # At the default threshold (700) the collector ran about nine times per call, scanning
 # them: 0.4 ms of 7. At 20,000 it seldom runs within a call.
 GC_YOUNGEST_THRESHOLD = 20_000
-# A call is about 8 ms of Python. At the default 5 ms a thread is made to hand the GIL to
-# another mid-call: 4 threads interleaving their calls spent 11.0 ms of CPU per call where
-# one alone spent 8.6 (their data keeps leaving the CPU caches); at 20 ms, 9.2. A thread
-# waiting on a FHIR server holds no GIL, whatever the interval.
-SWITCH_INTERVAL_SECONDS = 0.02
 
 
 def tune_worker() -> None:
@@ -28,4 +22,3 @@ def tune_worker() -> None:
     gc.freeze()
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNGEST_THRESHOLD, middle, oldest)
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)

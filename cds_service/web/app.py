@@ -66,9 +66,10 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
 
 
 def _fhir_session() -> requests.Session:
-    """One pooled session for all FHIR calls: gunicorn threads x concurrent searches."""
+    """One pooled session for all of a worker's FHIR calls: the Procfile's 16 calls at once
+    (--worker-connections) x 3 searches each, to one fhirServer."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=16)
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=48)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

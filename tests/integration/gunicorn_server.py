@@ -1,11 +1,10 @@
-"""Start the real service under gunicorn (as the Procfile does) on a free loopback port."""
+"""Start the real service under gunicorn, as the Procfile does, on a free loopback port."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -14,29 +13,26 @@ from typing import IO
 
 import requests
 
-from .processes import free_port, stop
+from .processes import SERVICE_APP, free_port, procfile_command, stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workers: int = 3) -> Iterator[str]:
-    """Yields the base URL of a gunicorn serving `cds_service:create_app()`."""
+def gunicorn(env: dict[str, str], workers: int = 3, options: str = "") -> Iterator[str]:
+    """Yields the base URL of a gunicorn serving `cds_service:create_app()`, started by the
+    Procfile's `web:` line (worker class and all) with `workers` workers. `options` (gunicorn
+    command-line options) come after the Procfile's and win over them."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "gunicorn",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers),
-        "--worker-class", "gthread", "--threads", "4",
-        "cds_service:create_app()",
-    ]  # fmt: skip
+    served = f"{options} {SERVICE_APP}".strip()
+    command = ["sh", "-c", f"exec {procfile_command(served, port)}"]
     # stderr to a file, not a pipe: the audit lines of a long test would fill a pipe nobody
     # reads and stall the workers.
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
-            env={**os.environ, **env},
+            env={**os.environ, **env, "WEB_CONCURRENCY": str(workers)},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )

@@ -40,7 +40,7 @@ def instance(folder: Path, database_url: str, **env: str) -> Iterator[tuple[str,
     folder.mkdir()
     config = write_auth_config(folder / "auth.json", [issuer_entry(EHR, [KEY])])
     access_log = folder / "access.log"
-    gunicorn_args = (
+    options = (
         f"--access-logfile {access_log} --access-logformat '%(p)s %(s)s %(U)s' "
         "--no-control-socket"  # two instances at once: no shared control socket in $HOME
     )
@@ -48,10 +48,9 @@ def instance(folder: Path, database_url: str, **env: str) -> Iterator[tuple[str,
         "CDS_AUTH_CONFIG": str(config),
         "DATABASE_URL": database_url,
         "CDS_LOG_LEVEL": "WARNING",
-        "GUNICORN_CMD_ARGS": gunicorn_args,
         **env,
     }
-    with gunicorn(env, workers=2) as base_url:
+    with gunicorn(env, workers=2, options=options) as base_url:
         yield base_url, access_log
 
 

@@ -7,11 +7,12 @@ import shlex
 
 import pytest
 
-from bench.servers import FLOOR_APP, procfile_command
+from bench.servers import FLOOR_APP
 from bench.stats import percentile
 from bench.workload import SERVICE_PATH, hook_request, prefetched_resources, synthea_history
 from cds_service.fhir.parse import build_history
 from tests.integration.fhir_helpers import knowledge
+from tests.integration.processes import procfile_command
 
 from ..conftest import SHARED
 
@@ -54,7 +55,7 @@ def test_the_procfile_command_serves_on_loopback_with_the_procfile_settings():
     command = shlex.split(procfile_command(FLOOR_APP, 8123))
     assert command[command.index("--bind") + 1] == "127.0.0.1:8123"
     assert command[-1] == FLOOR_APP
-    assert command[command.index("--worker-class") + 1] == "gthread"
+    assert command[command.index("--worker-class") + 1] == "gevent"
     assert "0.0.0.0" not in " ".join(command)
 
 
