@@ -57,7 +57,7 @@ FULL = Plan(
     http_resources=500,
     http_seconds=10.0,
     http_rounds=3,
-    connections=12,  # the Procfile's 3 workers x 4 threads
+    connections=12,  # several calls waiting for each worker: the most it can do
     # sekmet-fhir pages by 10: 100 resources are 5-6 pages a search, within CDS_FHIR_PAGE_CAP.
     fallback_resources=100,
     fallback_delays={"Condition": 0.1, "Procedure": 0.06, "ServiceRequest": 0.03},

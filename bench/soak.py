@@ -1,6 +1,6 @@
 """Soak: one minute of mixed valid and invalid calls against gunicorn on loopback.
 
-    python bench/soak.py                   # 60 s, 3 workers, SQLite in a temp folder
+    python bench/soak.py                   # 60 s, the Procfile's workers, SQLite in a temp folder
     python bench/soak.py --postgres        # same against a private PostgreSQL cluster
     python bench/soak.py --seconds 300 --json bench/results/soak.json
 
@@ -37,6 +37,7 @@ from tests.integration.processes import (  # noqa: E402
     SERVICE_APP,
     free_port,
     procfile_command,
+    procfile_default_workers,
     stop,
 )
 
@@ -74,7 +75,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured load time")
     parser.add_argument("--warmup", type=float, default=8.0, help="load before RSS is sampled")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=procfile_default_workers(), help="gunicorn workers"
+    )
     parser.add_argument("--clients", type=int, default=8, help="client threads")
     parser.add_argument("--max-requests", type=int, default=300_000, help="hard cap per phase")
     parser.add_argument("--rss-growth-mib", type=float, default=8.0, help="allowed per worker")
