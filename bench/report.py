@@ -98,6 +98,8 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "python": platform.python_version(),
         "orjson": _installed("orjson"),  # hook bodies use it from 3.9.15 on, json before
+        "msgspec": _installed("msgspec"),  # the prefetch views
+        "gevent": _installed("gevent"),  # the Procfile's workers
         "system": f"{platform.system()} {platform.release()}",
         "commit": commit,
     }
@@ -125,7 +127,8 @@ def markdown(results: Results) -> str:
                                  if results.tiny else ""),
         "",
         f"Machine: {m['nproc']} cores, {m['cpu']}, Python {m['python']}, {m['system']}; "
-        f"orjson {m['orjson'] or 'not installed'}; commit {m['commit']}.",
+        f"orjson {m['orjson'] or 'not installed'}, msgspec {m['msgspec']}, "
+        f"gevent {m['gevent']}; commit {m['commit']}.",
         "",
     ]  # fmt: skip
     lines += _in_process(results) + _http(results) + _fallback(results) + _memory(results)
