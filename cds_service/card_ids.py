@@ -5,7 +5,8 @@ under gunicorn's threads, a hook call that asked for its four UUIDs queued four 
 GIL behind other calls' Python (the render stage took 15 ms of wall time for 0.3 of work).
 Here each thread takes 4 KiB from `os.urandom` at once and cuts UUIDs from it: the same
 randomness, one wait per 256 UUIDs. A forked child forgets its parent's bytes, so that two
-workers never hand out the same UUIDs.
+workers never hand out the same UUIDs. (Under the Procfile's gevent workers a thread-local is
+a greenlet's, so each call takes its own 4 KiB: about 14 us, and no GIL wait there.)
 """
 
 from __future__ import annotations
