@@ -8,6 +8,7 @@ which shows the replays did reach more than one process.
 from __future__ import annotations
 
 import contextlib
+import shlex
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,7 +42,8 @@ def instance(folder: Path, database_url: str, **env: str) -> Iterator[tuple[str,
     config = write_auth_config(folder / "auth.json", [issuer_entry(EHR, [KEY])])
     access_log = folder / "access.log"
     options = (
-        f"--access-logfile {access_log} --access-logformat '%(p)s %(s)s %(U)s' "
+        f"--access-logfile {shlex.quote(str(access_log))} "
+        "--access-logformat '%(p)s %(s)s %(U)s' "
         "--no-control-socket"  # two instances at once: no shared control socket in $HOME
     )
     env = {
