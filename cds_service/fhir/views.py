@@ -3,10 +3,10 @@
 A 500-resource prefetch parsed whole is about 30,000 Python objects, nearly all of them
 never looked at (narratives, encounters, categories of diabetes and check-ups), and the
 parse and the freeing of them were a third of a hook call's CPU under load. Here msgspec
-reads each prefetched Bundle into views: a resource keeps its `resourceType`, `id` and
-`code` (read for every resource, to find the few that matter) and, as raw JSON text, the
-other elements the decision reads (`fhir/parse.py`'s `_KINDS`) and an OperationOutcome's
-`issue`. Everything else is skipped unread.
+reads each prefetched Bundle into views: a resource keeps its `resourceType`, `id` and the
+system and code of each coding of its `code` (read for every resource, to find the few that
+matter) and, as raw JSON text, the other elements the decision reads (`fhir/parse.py`'s
+`_KINDS`) and an OperationOutcome's `issue`. Everything else is skipped unread.
 
 The views answer `get` and `items` as the parsed dicts did, decoding raw text on access,
 so the code reading a Bundle (`bundle.py`, `prefetch.py`, `parse.py`) takes either; pages
@@ -28,26 +28,65 @@ _NOT_AN_ARRAY = str | int | float | bool | None | dict
 
 
 class _View(Struct, gc=False):
-    """Fields are raw JSON text, or a decoded value; UNSET when the element is absent.
+    """Fields are raw JSON text, a decoded value or a view; UNSET when the element is absent.
     (No cycle can run through JSON values, so the views skip the garbage collector.)"""
 
     def get(self, name: str, default: Any = None) -> Any:
         value = getattr(self, name, UNSET)
         if value is UNSET:
             return default
-        return msgspec.json.decode(value) if type(value) is Raw else value
+        return _as_json(value)
 
     def items(self) -> Iterator[tuple[str, Any]]:
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if value is not UNSET:
-                yield name, msgspec.json.decode(value) if type(value) is Raw else value
+                yield name, _as_json(value)
+
+
+def _as_json(value: Any) -> Any:
+    """A view's element as json reads it: raw text decoded, an element view written out."""
+    if type(value) is Raw:
+        return msgspec.json.decode(value)
+    if isinstance(value, Struct):
+        return msgspec.json.decode(msgspec.json.encode(value))
+    return value
+
+
+class CodingView(Struct, forbid_unknown_fields=True, gc=False):
+    """A Coding of a resource's `code`: `system` and `code` decoded (every resource's are
+    matched against the value sets), its other R4 elements raw. An element R4 does not
+    define fails the one-pass read, and the body is read whole: nothing is dropped unseen."""
+
+    system: Any = UNSET
+    code: Any = UNSET
+    display: Raw = UNSET
+    version: Raw = UNSET
+    userSelected: Raw = UNSET
+    id: Raw = UNSET
+    extension: Raw = UNSET
+    system_extension: Raw = msgspec.field(default=UNSET, name="_system")
+    code_extension: Raw = msgspec.field(default=UNSET, name="_code")
+    display_extension: Raw = msgspec.field(default=UNSET, name="_display")
+    version_extension: Raw = msgspec.field(default=UNSET, name="_version")
+    userSelected_extension: Raw = msgspec.field(default=UNSET, name="_userSelected")
+
+
+class CodeableConceptView(Struct, forbid_unknown_fields=True, gc=False):
+    """A resource's `code`. Decoded as dicts, the codes of a 500-resource prefetch took
+    0.35 ms of a 0.8 ms read; read so, 0.08."""
+
+    coding: list[CodingView | _NOT_AN_OBJECT] | _NOT_AN_ARRAY = UNSET
+    text: Raw = UNSET
+    id: Raw = UNSET
+    extension: Raw = UNSET
+    text_extension: Raw = msgspec.field(default=UNSET, name="_text")
 
 
 class ResourceView(_View):
     resourceType: Any = UNSET
     id: Any = UNSET
-    code: Any = UNSET
+    code: CodeableConceptView | _NOT_AN_OBJECT = UNSET
     subject: Raw = UNSET
     bodySite: Raw = UNSET
     status: Raw = UNSET

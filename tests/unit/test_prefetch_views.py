@@ -14,11 +14,18 @@ import msgspec
 import pytest
 
 from cds_service.fhir.bundle import bundle_resources
+from cds_service.fhir.parse import build_history
 from cds_service.fhir.prefetch import read_prefetch
 from cds_service.fhir.views import PREFETCH, BundleView, ResourceView
 from cds_service.replay import load_scenarios
 from cds_service.web import body as body_module
-from tests.integration.fhir_helpers import ICD10, OPERATION_OUTCOME, condition, searchset
+from tests.integration.fhir_helpers import (
+    ICD10,
+    OPERATION_OUTCOME,
+    condition,
+    knowledge,
+    searchset,
+)
 
 from ..conftest import FIXTURES
 
@@ -129,3 +136,64 @@ def test_a_member_the_one_pass_read_does_not_know_is_read_whole_with_the_same_an
 
     assert one_pass_reads == [True, False]
     assert without_uuids(extended) == without_uuids(plain)
+
+
+def test_a_code_with_every_r4_element_is_given_back_as_sent():
+    code = {
+        "id": "c1",
+        "extension": [{"url": "https://example.org/x", "valueString": "kept"}],
+        "coding": [
+            {
+                "id": "k1",
+                "system": ICD10,
+                "version": "2025",
+                "code": "M80.08XA",
+                "display": "Age-related osteoporosis with current pathological fracture",
+                "userSelected": True,
+                "_display": {"extension": [{"url": "https://example.org/t", "valueCode": "en"}]},
+            },
+            "not a coding",
+        ],
+        "text": "Osteoporotic fracture of L2",
+        "_text": {"id": "t1"},
+    }
+    vcf = {**condition("vcf", "p", ICD10, "M80.08XA"), "code": code}
+    (resource,) = bundle_resources(as_views({"k": searchset([vcf])})["k"])
+
+    assert resource.get("code") == code
+    assert dict(resource.items())["code"] == code
+
+
+def test_odd_codes_keep_or_leave_out_the_same_resources_read_through_views():
+    def coded(rid: str, code: object) -> dict:
+        return {**condition(rid, "p", ICD10, "M80.08XA"), "code": code}
+
+    vcf = [{"system": ICD10, "code": "M80.08XA"}]
+    conditions = [
+        coded("a-string", "M80.08XA"),
+        coded("a-list", vcf),
+        coded("coding-an-object", {"coding": vcf[0]}),
+        coded("coding-of-odd-items", {"coding": [None, 3, "x", [vcf[0]]]}),
+        coded("system-a-number", {"coding": [{"system": 7, "code": "M80.08XA"}]}),
+        coded("no-coding", {"text": "fracture"}),
+        coded("second-coding-counts", {"coding": [{"code": "x"}, vcf[0]]}),
+        coded("plain", {"coding": vcf}),
+    ]
+    as_dicts = {"Condition": conditions}
+    viewed = {"Condition": bundle_resources(as_views({"k": searchset(conditions)})["k"])}
+
+    from_views = build_history(viewed, knowledge())
+    from_dicts = build_history(as_dicts, knowledge())
+    assert [c.id for c in from_views.conditions] == [c.id for c in from_dicts.conditions]
+    assert {c.id for c in from_views.conditions} == {"second-coding-counts", "plain"}
+    assert from_views.skipped_invalid == from_dicts.skipped_invalid
+
+
+def test_an_element_r4_does_not_define_in_a_code_is_read_whole_not_dropped(client, one_pass_reads):
+    request = json.loads(json.dumps(SEED))
+    code = request["prefetch"]["conditions"]["entry"][0]["resource"]["code"]
+    code["coding"][0]["x-vendor"] = "kept in sight"
+    client.post(SELECT, json=SEED)
+    client.post(SELECT, json=request)
+
+    assert one_pass_reads == [True, False]
