@@ -21,7 +21,8 @@ class DelayingProxy:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextlib.contextmanager
-    def _counted(self) -> Iterator[None]:
+    def forwarding(self) -> Iterator[None]:
+        """Around one request held back and forwarded: counts it in flight."""
         with self._lock:
             self._in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self._in_flight)
@@ -47,7 +48,7 @@ def delaying_proxy(target: str, delays: dict[str, float]) -> Iterator[DelayingPr
 
         def do_GET(self) -> None:
             proxy = proxies[0]
-            with proxy._counted():
+            with proxy.forwarding():
                 resource_type = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
                 time.sleep(delays.get(resource_type, 0.0))
                 headers = {
