@@ -14,14 +14,19 @@ PREFETCH_TEMPLATES = MappingProxyType(
         "conditions": "Condition?patient={{context.patientId}}",
         "procedures": "Procedure?patient={{context.patientId}}",
         "serviceRequests": "ServiceRequest?patient={{context.patientId}}",
+        # Optional: a recent spine MRI recorded as a study or a report (issue 14 §4).
+        "imagingStudies": "ImagingStudy?patient={{context.patientId}}",
+        "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}",
     }
 )
 
 _USAGE = (
     "Fires on spine imaging orders (ServiceRequest coded with CPT, LOINC or SNOMED CT, or "
     "described in text). Needs the patient's Conditions, Procedures and ServiceRequests: "
-    "prefetched, or readable from fhirServer with the fhirAuthorization token. Answers with no "
-    "card for patients without a history of vertebral compression fracture."
+    "prefetched, or readable from fhirServer with the fhirAuthorization token. Also reads "
+    "ImagingStudy and DiagnosticReport (a recent spine MRI) when prefetched or readable; "
+    "without them it still answers. Answers with no card for patients without a history of "
+    "vertebral compression fracture."
 )
 
 

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass
 
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -180,4 +182,8 @@ class PatientHistory:
     conditions: tuple[Condition, ...] = ()
     procedures: tuple[Procedure, ...] = ()
     service_requests: tuple[ServiceRequest, ...] = ()
+    # A recent spine MRI recorded as a study or a report: MR studies and reports coded or
+    # worded as an MRI (decision/imaging_history.py decides which are spine MRIs).
+    imaging_studies: tuple[ImagingStudy, ...] = ()
+    diagnostic_reports: tuple[DiagnosticReport, ...] = ()
     skipped_invalid: int = 0

@@ -5,6 +5,11 @@ from fhirServer when it has a `next` link); `null` or an empty Bundle means the 
 no such data; an OperationOutcome or an absent key is searched on fhirServer with the
 request's bearer token. The searches left run concurrently, and the whole gathering
 returns by the hook's deadline whatever a server does.
+
+The optional searches (ImagingStudy, DiagnosticReport: `prefetch.SEARCHES`) never cost the
+call its advice: not prefetched and no fhirServer, or refused or failed by the server, they
+are read as no data and logged (the key and the kind of failure, never patient data). Their
+searches run with the others, on the same client, timeouts, page cap and deadline.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def gather_history(
     """Raises PatientDataUnavailable (answer 412) or HookDeadlineExceeded (answer no cards)."""
     found: dict[str, Resources] = {}
     to_fetch: dict[PatientSearch, Fetch] = {}
+    first_pages: dict[PatientSearch, Resources] = {}
     for search in SEARCHES:
         state, resources = read_prefetch(request.prefetch, search.key)
         bundle = request.prefetch.get(search.key)
@@ -58,12 +64,33 @@ def gather_history(
             found[search.resource_type] = resources
         elif state is PrefetchState.DATA:
             to_fetch[search] = _completion(bundle)
+            first_pages[search] = resources
         else:
             to_fetch[search] = _search(fill_template(search.template, request))
+    if to_fetch and request.fhir_server is None:
+        to_fetch = _without_server(to_fetch, first_pages, found)
     if to_fetch:
         client = _client(request, settings, session, deadline, tuple(to_fetch))
         found.update(_run_concurrently(to_fetch, client, deadline))
     return build_history(found, knowledge)
+
+
+def _without_server(
+    to_fetch: dict[PatientSearch, Fetch],
+    first_pages: dict[PatientSearch, Resources],
+    found: dict[str, Resources],
+) -> dict[PatientSearch, Fetch]:
+    """No fhirServer: a required search left is a 412; an optional one is read as what was
+    prefetched of it (its first page, or nothing). Returns the searches still to run: none."""
+    required = tuple(search.key for search in to_fetch if search.required)
+    if required:
+        raise PatientDataUnavailable(
+            required, "not prefetched (or prefetched in part) and the request names no fhirServer"
+        )
+    for search in to_fetch:
+        found[search.resource_type] = first_pages.get(search, [])
+        log.debug("optional prefetch %s unusable, no fhirServer: read without it", search.key)
+    return {}
 
 
 def _completion(first_page: dict[str, Any]) -> Fetch:
@@ -119,7 +146,11 @@ def _results(futures: dict[Future[Resources], PatientSearch]) -> dict[str, Resou
     failures: dict[str, FhirError] = {}
     for future, search in futures.items():
         error = future.exception()
-        if isinstance(error, FhirError):
+        if isinstance(error, FhirError) and not search.required:
+            # e.g. an EHR without ImagingStudy search, or a token without its scope.
+            log.warning("optional search %s unavailable, read without it: %s", search.key, error)
+            results[search.resource_type] = []
+        elif isinstance(error, FhirError):
             failures[search.key] = error
         elif error is not None:
             raise error  # HookDeadlineExceeded, or a bug that must not pass as "no data"

@@ -16,22 +16,27 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import msgspec
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cds_service.decision.model import Modality, PatientHistory
+from cds_service.decision.orders import study_from_text
 from cds_service.fhir.views import (
     VIEWED_ELEMENTS,
     CodeableConceptView,
     CodingView,
     ResourceView,
+    is_json_object,
 )
 from cds_service.json_shape import MAX_JSON_DEPTH, nested_deeper_than
-from cds_service.knowledge.model import Knowledge, ValueSet
+from cds_service.knowledge.model import Knowledge, TextPatterns, ValueSet
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,9 @@ CONDITION_VALUE_SETS: tuple[str, ...] = (
 )
 # Procedures and ServiceRequests matter as vertebral augmentation or as a spine MRI.
 AUGMENTATION_VALUE_SET = "vertebral_augmentation"
+# ImagingStudy.modality and series.modality: DICOM's code for magnetic resonance.
+DICOM = "http://dicom.nema.org/resources/ontology/DCM"
+MR_MODALITY: tuple[str, str] = (DICOM, "MR")
 
 Coding = tuple[str, str]
 # A long history repeats a few hundred codes; each is looked up in the value sets once.
@@ -58,13 +66,18 @@ class RelevantCodes:
     condition_sets: tuple[ValueSet, ...]
     augmentation: ValueSet
     mri_orderables: frozenset[Coding]
+    text_patterns: TextPatterns
     _condition_code: Callable[[str, str], bool] = field(init=False, repr=False, compare=False)
     _procedure_code: Callable[[str, str], bool] = field(init=False, repr=False, compare=False)
+    _mri_code: Callable[[str, str], bool] = field(init=False, repr=False, compare=False)
+    _mri_text: Callable[[str], bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         remember = lru_cache(maxsize=_CODES_REMEMBERED)
         object.__setattr__(self, "_condition_code", remember(self._in_condition_sets))
         object.__setattr__(self, "_procedure_code", remember(self._augmentation_or_mri))
+        object.__setattr__(self, "_mri_code", remember(self._is_mri_orderable))
+        object.__setattr__(self, "_mri_text", remember(self._reads_as_spine_mri))
 
     @classmethod
     def from_knowledge(cls, knowledge: Knowledge) -> RelevantCodes:
@@ -86,6 +99,7 @@ class RelevantCodes:
                 for key, orderable in knowledge.orderables.items()
                 if orderable.study.modality == Modality.MRI
             ),
+            text_patterns=knowledge.text_patterns,
         )
 
     def condition_code_matters(self, concept: Any) -> bool:
@@ -95,6 +109,36 @@ class RelevantCodes:
     def procedure_code_matters(self, concept: Any) -> bool:
         """For Procedures and ServiceRequests alike."""
         return _any_coding(concept, self._procedure_code)
+
+    def imaging_study_matters(self, resource: Any) -> bool:
+        """An ImagingStudy (view or dict) with an MR modality, or a procedureCode that is an
+        MRI study the knowledge knows. Whether it images the spine is the decision's call."""
+        if _any_coding_of(resource.get("modality"), _is_mr):
+            return True
+        series = resource.get("series")
+        if type(series) is list:
+            for one in series:
+                if is_json_object(one) and _any_coding_of([one.get("modality")], _is_mr):
+                    return True
+        procedure_codes = resource.get("procedureCode")
+        if type(procedure_codes) is list:
+            return any(_any_coding(concept, self._mri_code) for concept in procedure_codes)
+        return False
+
+    def report_matters(self, code: Any) -> bool:
+        """A DiagnosticReport whose raw `code` is an MRI study the knowledge knows, or whose
+        text or displays read as a spine MRI ("MRI L-spine w/o"). Most reports are labs: the
+        codes and words are each looked at once per worker."""
+        if _any_coding(code, self._mri_code):
+            return True
+        return any(self._mri_text(text) for text in _concept_texts(code))
+
+    def _is_mri_orderable(self, system: str, code: str) -> bool:
+        return (system, code) in self.mri_orderables
+
+    def _reads_as_spine_mri(self, text: str) -> bool:
+        study = study_from_text(text, self.text_patterns)
+        return study is not None and study.modality is Modality.MRI
 
     def _in_condition_sets(self, system: str, code: str) -> bool:
         return any(value_set.match(system, code) is not None for value_set in self.condition_sets)
@@ -111,13 +155,33 @@ _LAST_BUILT: dict[str, tuple[Knowledge, RelevantCodes]] = {}
 
 @dataclass(frozen=True)
 class _Kind:
-    model: type[Condition] | type[Procedure] | type[ServiceRequest]
-    matters: Callable[[RelevantCodes, Any], bool]  # given the raw `code`
-    # The elements the decision core reads (decision/findings.py), and those R4 requires.
+    model: type[Any]  # an R4B resource model
+    matters: Callable[[RelevantCodes, Any], bool]  # given the raw `code` (or the resource)
+    # The elements the decision core reads (decision/findings.py, imaging_history.py), and
+    # those R4 requires.
     elements: frozenset[str]
+    looks_at_resource: bool = False  # `matters` is given the whole resource, not its `code`
+    trim: Callable[[dict[str, Any]], None] | None = None  # drops what is read of no element
+
+
+# ImagingStudy.series: the elements read, and those R4 requires (uid, modality).
+SERIES_ELEMENTS = frozenset({"uid", "modality", "bodySite", "description"})
+
+
+def _trim_series(read: dict[str, Any]) -> None:
+    """A fetched study's series as the prefetch views keep them: without the image list."""
+    series = read.get("series")
+    if type(series) is list:
+        read["series"] = [
+            {name: value for name, value in one.items() if name in SERIES_ELEMENTS}
+            if type(one) is dict
+            else one
+            for one in series
+        ]
 
 
 _READ_BY_ALL = frozenset({"resourceType", "id", "subject", "code", "bodySite", "status"})
+_HEAD = frozenset({"resourceType", "id", "subject", "status"})
 _KINDS: dict[str, _Kind] = {
     "Condition": _Kind(
         Condition,
@@ -134,6 +198,18 @@ _KINDS: dict[str, _Kind] = {
         ServiceRequest,
         RelevantCodes.procedure_code_matters,
         _READ_BY_ALL | {"intent", "authoredOn"},
+    ),
+    "ImagingStudy": _Kind(
+        ImagingStudy,
+        RelevantCodes.imaging_study_matters,
+        _HEAD | {"started", "modality", "procedureCode", "description", "series"},
+        looks_at_resource=True,
+        trim=_trim_series,
+    ),
+    "DiagnosticReport": _Kind(
+        DiagnosticReport,
+        RelevantCodes.report_matters,
+        _HEAD | {"code", "effectiveDateTime", "effectivePeriod", "issued", "imagingStudy"},
     ),
 }
 # A prefetched resource is read through a view (views.py) that keeps only the elements it
@@ -172,6 +248,8 @@ def build_history(resources: Mapping[str, Sequence[Any]], knowledge: Knowledge) 
         conditions=tuple(models["Condition"]),
         procedures=tuple(models["Procedure"]),
         service_requests=tuple(models["ServiceRequest"]),
+        imaging_studies=tuple(models["ImagingStudy"]),
+        diagnostic_reports=tuple(models["DiagnosticReport"]),
         skipped_invalid=skipped,
     )
 
@@ -197,11 +275,15 @@ def _build(
             head = resource.get("resourceType"), resource.get("code")
         else:
             continue
-        if head[0] != resource_type or not kind.matters(relevant, head[1]):
+        if head[0] != resource_type:
+            continue
+        if not kind.matters(relevant, resource if kind.looks_at_resource else head[1]):
             continue
         if _seen_before(resource, seen):
             continue
         read = {name: value for name, value in resource.items() if name in kind.elements}
+        if kind.trim is not None:
+            kind.trim(read)
         if nested_deeper_than(read, MAX_JSON_DEPTH):  # building it would overflow the stack
             invalid += 1
             continue
@@ -235,6 +317,38 @@ def _seen_before(resource: Any, seen: set[str]) -> bool:
         return True
     seen.add(resource_id)
     return False
+
+
+def _is_mr(system: str, code: str) -> bool:
+    return (system, code) == MR_MODALITY
+
+
+def _any_coding_of(codings: Any, code_matters: Callable[[str, str], bool]) -> bool:
+    """Whether any of a decoded list of Codings (ImagingStudy.modality) matters."""
+    return _any_coding({"coding": codings}, code_matters)
+
+
+def _concept_texts(concept: Any) -> list[str]:
+    """The words of a raw `code` (a view, decoded only here, or a dict): text and displays."""
+    if type(concept) is CodeableConceptView:
+        texts = [_decoded(concept.text)]
+        codings = concept.coding
+    elif type(concept) is dict:
+        texts = [concept.get("text")]
+        codings = concept.get("coding")
+    else:
+        return []
+    if type(codings) is list:
+        for coding in codings:
+            if type(coding) is CodingView:
+                texts.append(_decoded(coding.display))
+            elif type(coding) is dict:
+                texts.append(coding.get("display"))
+    return [text for text in texts if type(text) is str and text.strip()]
+
+
+def _decoded(raw: Any) -> Any:
+    return msgspec.json.decode(raw) if type(raw) is msgspec.Raw else None
 
 
 def _any_coding(concept: Any, code_matters: Callable[[str, str], bool]) -> bool:

@@ -1,8 +1,12 @@
 """What the EHR prefetched, per key, and what is left to fetch (CDS Hooks 2.0 §3.4, P7-P9).
 
-The three searches the decision needs are declared once, with the templates of the service
+The searches the decision reads are declared once, with the templates of the service
 registry, so the server is queried with exactly the search the EHR was asked to prefetch.
-The `patient` key is declared too but the decision does not need it: it is never read here.
+Three are required (Conditions, Procedures, ServiceRequests: without them there is no advice);
+ImagingStudy and DiagnosticReport are optional: they can only add a recent spine MRI, many
+EHRs do not support them or grant no scope for them, and without them the decision errs on
+the safe side (it asks for an MRI). The `patient` key is declared too but the decision does
+not need it: it is never read here.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ log = logging.getLogger(__name__)
 class PatientSearch:
     key: str  # the prefetch key
     resource_type: str
+    # Required: not prefetched and not readable from fhirServer is a 412. Optional: read when
+    # it can be, otherwise the history holds none of it (history.py logs why).
+    required: bool = True
 
     @property
     def template(self) -> str:
@@ -37,6 +44,8 @@ SEARCHES: tuple[PatientSearch, ...] = (
     PatientSearch("conditions", "Condition"),
     PatientSearch("procedures", "Procedure"),
     PatientSearch("serviceRequests", "ServiceRequest"),
+    PatientSearch("imagingStudies", "ImagingStudy", required=False),
+    PatientSearch("diagnosticReports", "DiagnosticReport", required=False),
 )
 
 

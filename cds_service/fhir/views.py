@@ -6,7 +6,9 @@ parse and the freeing of them were a third of a hook call's CPU under load. Here
 reads each prefetched Bundle into views: a resource keeps its `resourceType`, `id` and the
 system and code of each coding of its `code` (read for every resource, to find the few that
 matter) and, as raw JSON text, the other elements the decision reads (`fhir/parse.py`'s
-`_KINDS`) and an OperationOutcome's `issue`. Everything else is skipped unread.
+`_KINDS`) and an OperationOutcome's `issue`. An ImagingStudy's series keep only their
+modality, body site, description and uid (never the list of every image). Everything else is
+skipped unread.
 
 The views answer `get` and `items` as the parsed dicts did, decoding raw text on access,
 so the code reading a Bundle (`bundle.py`, `prefetch.py`, `parse.py`) takes either; pages
@@ -83,6 +85,16 @@ class CodeableConceptView(Struct, forbid_unknown_fields=True, gc=False):
     text_extension: Raw = msgspec.field(default=UNSET, name="_text")
 
 
+class SeriesView(_View):
+    """An ImagingStudy series: what says which modality and body part it imaged (and the
+    `uid` R4 requires). Its `instance` list, one entry per image, is skipped unread."""
+
+    uid: Raw = UNSET
+    modality: Raw = UNSET
+    bodySite: Raw = UNSET
+    description: Raw = UNSET
+
+
 class ResourceView(_View):
     resourceType: Any = UNSET
     id: Any = UNSET
@@ -99,7 +111,37 @@ class ResourceView(_View):
     performedPeriod: Raw = UNSET
     intent: Raw = UNSET
     authoredOn: Raw = UNSET
+    # ImagingStudy
+    started: Raw = UNSET
+    modality: Raw = UNSET
+    procedureCode: Raw = UNSET
+    description: Raw = UNSET
+    series: list[SeriesView | _NOT_AN_OBJECT] | _NOT_AN_ARRAY = UNSET
+    # DiagnosticReport
+    effectiveDateTime: Raw = UNSET
+    effectivePeriod: Raw = UNSET
+    issued: Raw = UNSET
+    imagingStudy: Raw = UNSET
     issue: Raw = UNSET  # an OperationOutcome's, in a search Bundle
+
+    # `series` is the one element read as a list of views: written out item by item.
+    def get(self, name: str, default: Any = None) -> Any:
+        value = getattr(self, name, UNSET)
+        if value is UNSET:
+            return default
+        return _element_as_json(value)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if value is not UNSET:
+                yield name, _element_as_json(value)
+
+
+def _element_as_json(value: Any) -> Any:
+    if type(value) is list:
+        return [_as_json(item) for item in value]
+    return _as_json(value)
 
 
 class EntryView(_View):
@@ -112,7 +154,7 @@ class BundleView(_View):
     link: Any = UNSET
 
 
-JSON_OBJECT_TYPES: tuple[type, ...] = (dict, ResourceView, EntryView, BundleView)
+JSON_OBJECT_TYPES: tuple[type, ...] = (dict, ResourceView, EntryView, BundleView, SeriesView)
 VIEWED_ELEMENTS = frozenset(ResourceView.__struct_fields__)
 
 # The type of a hook request's `prefetch` member (for msgspec): its Bundles as views.

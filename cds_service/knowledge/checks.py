@@ -17,6 +17,7 @@ REQUIRED_VALUE_SETS = (
     "neurologic_deficit",
     "infection",
     "reason_region",
+    "spine_body_site",  # decision/imaging_history.py
 )
 # Pitfall ids the decision core names (decision/suggestions.py), from the seed's "Pitfalls".
 REQUIRED_PITFALLS = (

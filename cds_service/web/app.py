@@ -67,9 +67,10 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
 
 def _fhir_session() -> requests.Session:
     """One pooled session for all of a worker's FHIR calls: the Procfile's 16 calls at once
-    (--worker-connections) x 3 searches each, to one fhirServer."""
+    (--worker-connections) x 5 searches each (3 required, ImagingStudy and DiagnosticReport
+    optional: fhir/prefetch.py SEARCHES), to one fhirServer."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=48)
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=80)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -14,14 +14,18 @@ def test_discovery_lists_the_two_contract_services(client):
     assert services["vcf-imaging-order-sign"]["hook"] == "order-sign"
 
 
-def test_every_service_carries_the_spec_fields_and_the_four_prefetch_templates(client):
+def test_every_service_carries_the_spec_fields_and_the_prefetch_templates(client):
     for service in client.get("/cds-services").get_json()["services"]:
         assert service["title"] and service["description"] and service["usageRequirements"]
         assert service["prefetch"] == {
+            # The four keys of the contract (DESIGN.md), never changed.
             "patient": "Patient/{{context.patientId}}",
             "conditions": "Condition?patient={{context.patientId}}",
             "procedures": "Procedure?patient={{context.patientId}}",
             "serviceRequests": "ServiceRequest?patient={{context.patientId}}",
+            # Added for a spine MRI recorded as a study or a report (issue 14 §4).
+            "imagingStudies": "ImagingStudy?patient={{context.patientId}}",
+            "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}",
         }
     assert dict(PREFETCH_TEMPLATES) == service["prefetch"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +25,15 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
 LOINC = "http://loinc.org"
-SEARCH_KEYS = ("conditions", "procedures", "serviceRequests")
+DICOM = "http://dicom.nema.org/resources/ontology/DCM"
+SEARCH_KEYS = ("conditions", "procedures", "serviceRequests")  # required: 412 without them
+IMAGING_KEYS = ("imagingStudies", "diagnosticReports")  # optional: read when they can be
 TYPE_OF_KEY = {
     "conditions": "Condition",
     "procedures": "Procedure",
     "serviceRequests": "ServiceRequest",
+    "imagingStudies": "ImagingStudy",
+    "diagnosticReports": "DiagnosticReport",
 }
 OPERATION_OUTCOME = {
     "resourceType": "OperationOutcome",
@@ -77,6 +82,46 @@ def service_request(rid: str, patient: str, system: str, code: str, **extra: Any
     }
 
 
+def imaging_study(rid: str, patient: str, **extra: Any) -> dict[str, Any]:
+    """An available MR study (DICOM modality MR) with one series; `extra` adds or replaces."""
+    uid = f"2.25.{zlib.crc32(rid.encode())}"
+    return {
+        "resourceType": "ImagingStudy",
+        "id": rid,
+        "status": "available",
+        "subject": {"reference": f"Patient/{patient}"},
+        "modality": [{"system": DICOM, "code": "MR"}],
+        "series": [
+            {
+                "uid": uid,
+                "modality": {"system": DICOM, "code": "MR"},
+                "instance": [
+                    {
+                        "uid": f"{uid}.{n}",
+                        "sopClass": {
+                            "system": "urn:ietf:rfc:3986",
+                            "code": "urn:oid:1.2.840.10008.5.1.4.1.1.4",
+                        },
+                    }
+                    for n in range(3)
+                ],
+            }
+        ],
+        **extra,
+    }
+
+
+def diagnostic_report(rid: str, patient: str, system: str, code: str, **extra: Any) -> dict:
+    return {
+        "resourceType": "DiagnosticReport",
+        "id": rid,
+        "status": "final",
+        "subject": {"reference": f"Patient/{patient}"},
+        "code": {"coding": [{"system": system, "code": code}]},
+        **extra,
+    }
+
+
 def searchset(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
     entries = [{"resource": resource} for resource in resources]
     return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
@@ -96,10 +141,10 @@ class DataSet:
     invalid: int = 0
 
     def prefetch(self) -> dict[str, Any]:
-        return {key: searchset(self.resources.get(key, [])) for key in SEARCH_KEYS}
+        return {key: searchset(self.resources.get(key, [])) for key in TYPE_OF_KEY}
 
     def all_resources(self) -> list[dict[str, Any]]:
-        return [resource for key in SEARCH_KEYS for resource in self.resources.get(key, [])]
+        return [resource for key in TYPE_OF_KEY for resource in self.resources.get(key, [])]
 
 
 def long_history(patient: str = "fhir-long-history") -> DataSet:
@@ -150,6 +195,63 @@ def with_invalid_resource(patient: str = "fhir-invalid-resource") -> DataSet:
         },
         {"conditions": {"vcf"}, "procedures": {"kyphoplasty"}},
         invalid=1,
+    )
+
+
+def with_imaging(patient: str = "fhir-imaging") -> DataSet:
+    """A kyphoplasty, and spine MRIs recorded only as a study and as reports, among studies
+    and reports that do not matter (a chest CT, a lab)."""
+    local = "http://ehr.example/local-codes"
+    return DataSet(
+        "imaging",
+        patient,
+        {
+            "procedures": [procedure("kyphoplasty", patient, CPT, "22514")],
+            "imagingStudies": [
+                imaging_study(
+                    "mri-l-spine-study",
+                    patient,
+                    started="2026-10-01T09:30:00Z",
+                    procedureCode=[{"coding": [{"system": CPT, "code": "72148"}]}],
+                    description="MRI L-spine w/o contrast",
+                ),
+                imaging_study(
+                    "ct-chest-study",
+                    patient,
+                    modality=[{"system": DICOM, "code": "CT"}],
+                    series=[{"uid": "2.25.1", "modality": {"system": DICOM, "code": "CT"}}],
+                ),
+            ],
+            "diagnosticReports": [
+                diagnostic_report(
+                    "mri-l-spine-report",
+                    patient,
+                    LOINC,
+                    "30679-5",
+                    effectiveDateTime="2026-10-01",
+                    imagingStudy=[{"reference": "ImagingStudy/mri-l-spine-study"}],
+                ),
+                {
+                    **diagnostic_report(
+                        "mri-report-by-text",
+                        patient,
+                        local,
+                        "RAD123",
+                        issued="2026-09-20T10:00:00Z",
+                    ),
+                    "code": {
+                        "coding": [{"system": local, "code": "RAD123"}],
+                        "text": "MRI thoracic spine without contrast",
+                    },
+                },
+                diagnostic_report("a1c", patient, LOINC, "4548-4"),
+            ],
+        },
+        {
+            "procedures": {"kyphoplasty"},
+            "imagingStudies": {"mri-l-spine-study"},
+            "diagnosticReports": {"mri-l-spine-report", "mri-report-by-text"},
+        },
     )
 
 
@@ -232,6 +334,8 @@ def comparable(history: PatientHistory) -> dict[str, Any]:
         "conditions": plain(history.conditions),
         "procedures": plain(history.procedures),
         "serviceRequests": plain(history.service_requests),
+        "imagingStudies": plain(history.imaging_studies),
+        "diagnosticReports": plain(history.diagnostic_reports),
         "skipped_invalid": history.skipped_invalid,
     }
 
@@ -242,3 +346,14 @@ def ids(history: PatientHistory) -> dict[str, set[str]]:
         "procedures": {p.id for p in history.procedures},
         "serviceRequests": {s.id for s in history.service_requests},
     }
+
+
+def imaging_ids(history: PatientHistory) -> dict[str, set[str]]:
+    return {
+        "imagingStudies": {s.id for s in history.imaging_studies},
+        "diagnosticReports": {r.id for r in history.diagnostic_reports},
+    }
+
+
+def all_ids(history: PatientHistory) -> dict[str, set[str]]:
+    return {**ids(history), **imaging_ids(history)}

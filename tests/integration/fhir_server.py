@@ -33,6 +33,8 @@ PATIENT_SEARCH_TYPES = {
     "conditions": "Condition",
     "procedures": "Procedure",
     "serviceRequests": "ServiceRequest",
+    "imagingStudies": "ImagingStudy",
+    "diagnosticReports": "DiagnosticReport",
 }
 
 

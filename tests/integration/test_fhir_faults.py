@@ -35,10 +35,13 @@ from tests.integration.fhir_helpers import (
     ICD10,
     OPERATION_OUTCOME,
     RecordingSession,
+    all_ids,
     condition,
+    diagnostic_report,
     hook_body,
     hook_request,
     ids,
+    imaging_study,
     knowledge,
     procedure,
     searchset,
@@ -108,6 +111,8 @@ def test_missing_searches_are_fetched_with_the_token_as_fhir_json(server, sessio
     }
     assert sorted(server.paths()) == [
         f"/fhir/Condition?patient={PATIENT}",
+        f"/fhir/DiagnosticReport?patient={PATIENT}",
+        f"/fhir/ImagingStudy?patient={PATIENT}",
         f"/fhir/Procedure?patient={PATIENT}",
         f"/fhir/ServiceRequest?patient={PATIENT}",
     ]
@@ -123,16 +128,27 @@ def test_no_authorization_header_when_the_request_has_no_fhir_authorization(serv
 
 
 def test_missing_searches_run_concurrently(server, session):
-    # The server answers only when all three requests are in flight at once.
-    together = all_at_once(3, bundle(VCF))
-    server.behaviours.update(Condition=together, Procedure=together, ServiceRequest=together)
+    # The server answers only when all five requests are in flight at once.
+    together = all_at_once(5, bundle(VCF))
+    server.behaviours.update(
+        Condition=together,
+        Procedure=together,
+        ServiceRequest=together,
+        ImagingStudy=together,
+        DiagnosticReport=together,
+    )
     outcome = call(server, session, seconds=5)
     assert outcome.error is None
     assert ids(outcome.history)["conditions"] == {"vcf"}
 
 
 def test_only_keys_not_satisfied_by_prefetch_are_fetched(server, session):
-    prefetch = {"conditions": searchset([VCF]), "procedures": OPERATION_OUTCOME}
+    prefetch = {
+        "conditions": searchset([VCF]),
+        "procedures": OPERATION_OUTCOME,
+        "imagingStudies": None,
+        "diagnosticReports": OPERATION_OUTCOME,
+    }
     outcome = call(server, session, prefetch=prefetch)
     assert ids(outcome.history) == {
         "conditions": {"vcf"},
@@ -140,6 +156,7 @@ def test_only_keys_not_satisfied_by_prefetch_are_fetched(server, session):
         "serviceRequests": {"mri"},
     }
     assert sorted(path.split("?")[0] for path in server.paths()) == [
+        "/fhir/DiagnosticReport",
         "/fhir/Procedure",
         "/fhir/ServiceRequest",
     ]
@@ -275,8 +292,79 @@ def test_a_paginated_prefetch_is_completed_from_fhir_server_with_the_token(serve
     first_page["link"] = [
         {"relation": "next", "url": f"{server.base_url}/Condition?patient={PATIENT}&page=2"}
     ]
-    prefetch = {"conditions": first_page, "procedures": None, "serviceRequests": None}
+    prefetch = {
+        "conditions": first_page,
+        "procedures": None,
+        "serviceRequests": None,
+        "imagingStudies": None,
+        "diagnosticReports": None,
+    }
     outcome = call(server, session, prefetch=prefetch)
     assert ids(outcome.history)["conditions"] == {"vcf", "vcf-page-2"}
     assert server.paths() == [f"/fhir/Condition?patient={PATIENT}&page=2"]
     assert server.seen[0].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+# The optional searches: ImagingStudy and DiagnosticReport ---------------------------------
+
+MRI_STUDY = imaging_study(
+    "mri-study",
+    PATIENT,
+    started="2026-10-01",
+    procedureCode=[{"coding": [{"system": CPT, "code": "72148"}]}],
+)
+MRI_REPORT = diagnostic_report("mri-report", PATIENT, CPT, "72148", effectiveDateTime="2026-10-01")
+
+
+def test_studies_and_reports_are_searched_with_the_others(server, session):
+    server.behaviours.update(ImagingStudy=bundle(MRI_STUDY), DiagnosticReport=bundle(MRI_REPORT))
+    outcome = call(server, session)
+    assert all_ids(outcome.history) == {
+        "conditions": {"vcf"},
+        "procedures": {"kyphoplasty"},
+        "serviceRequests": {"mri"},
+        "imagingStudies": {"mri-study"},
+        "diagnosticReports": {"mri-report"},
+    }
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [status(400), status(401), status(403), status(404), status(500), raw(b"<html>")],
+    ids=["400", "401", "403", "404", "500", "html"],
+)
+def test_a_server_refusing_studies_and_reports_still_gives_the_other_history(
+    server, session, behaviour, caplog
+):
+    server.behaviours.update(ImagingStudy=behaviour, DiagnosticReport=behaviour)
+    with caplog.at_level("WARNING", logger="cds_service.fhir"):
+        outcome = call(server, session)
+    assert outcome.error is None
+    assert ids(outcome.history) == {
+        "conditions": {"vcf"},
+        "procedures": {"kyphoplasty"},
+        "serviceRequests": {"mri"},
+    }
+    assert (outcome.history.imaging_studies, outcome.history.diagnostic_reports) == ((), ())
+    logged = [r.getMessage() for r in caplog.records if "optional search" in r.getMessage()]
+    assert sorted(message.split()[2] for message in logged) == [
+        "diagnosticReports",
+        "imagingStudies",
+    ]
+    assert not any(PATIENT in message or TOKEN in message for message in caplog.messages)
+
+
+def test_a_required_search_failing_is_still_a_412_when_the_optional_ones_fail_too(server, session):
+    server.behaviours.update(
+        Condition=status(403), ImagingStudy=status(403), DiagnosticReport=status(404)
+    )
+    outcome = call(server, session)
+    assert isinstance(outcome.error, PatientDataUnavailable)
+    assert outcome.error.missing == ("conditions",)
+
+
+def test_an_optional_search_slower_than_the_deadline_ends_in_deadline_exceeded(server, session):
+    server.behaviours["ImagingStudy"] = slow(10)
+    outcome = call(server, session, seconds=1, fhir_read_timeout=5)
+    assert isinstance(outcome.error, HookDeadlineExceeded)
+    assert outcome.in_time

@@ -17,15 +17,18 @@ from typing import Any
 
 import pytest
 
+from cds_service.decision.imaging_history import spine_mri_evidence
+from cds_service.decision.model import SpineRegion
 from cds_service.fhir import gather_history
 from cds_service.settings import Settings
 from tests.conftest import FIXTURES, SHARED
 from tests.integration.fhir_helpers import (
+    IMAGING_KEYS,
     OPERATION_OUTCOME,
-    SEARCH_KEYS,
     TYPE_OF_KEY,
     DataSet,
     RecordingSession,
+    all_ids,
     comparable,
     hook_body,
     hook_request,
@@ -33,6 +36,8 @@ from tests.integration.fhir_helpers import (
     knowledge,
     long_history,
     no_data,
+    searchset,
+    with_imaging,
     with_invalid_resource,
 )
 from tests.integration.fhir_server import SekmetServer, running_sekmet
@@ -50,12 +55,15 @@ class Case:
 def cases() -> list[Any]:
     own = [
         pytest.param(Case(d.patient_id, d.prefetch(), d), id=f"own-{d.name}")
-        for d in (long_history(), with_invalid_resource(), no_data())
+        for d in (long_history(), with_invalid_resource(), with_imaging(), no_data())
     ]
     fixtures = []
     for path in sorted(FIXTURES.glob("*/request.json")):
         body = json.loads(path.read_text())
-        case = Case(body["context"]["patientId"], body.get("prefetch") or {})
+        # In full, as an EHR registered with today's discovery sends it: the optional keys
+        # a fixture predates are empty searches.
+        prefetch = {key: searchset([]) for key in IMAGING_KEYS} | (body.get("prefetch") or {})
+        case = Case(body["context"]["patientId"], prefetch)
         fixtures.append(pytest.param(case, id=f"fixture-{path.parent.name}"))
     return own + fixtures
 
@@ -98,13 +106,15 @@ def test_same_history_with_no_partial_paginated_or_full_prefetch(fhir, case):
     )
 
     assert full_requests == []
-    assert len(fetched_requests) >= 3
+    assert len(fetched_requests) >= 5
     expected = comparable(full)
     assert comparable(fetched) == expected
     assert comparable(partial) == expected
     assert comparable(paged) == expected
     if case.expected is not None:
-        assert ids(full) == {key: case.expected.relevant_ids.get(key, set()) for key in SEARCH_KEYS}
+        assert all_ids(full) == {
+            key: case.expected.relevant_ids.get(key, set()) for key in TYPE_OF_KEY
+        }
         assert full.skipped_invalid == case.expected.invalid
 
 
@@ -113,8 +123,9 @@ def test_a_long_history_is_read_over_several_pages(fhir):
     fhir.load_patient(case.patient_id, case.prefetch)
     history, requests_sent = gather(fhir, case, {})
     assert ids(history) == case.expected.relevant_ids
-    # 45 Conditions, 25 Procedures, 22 ServiceRequests at sekmet's 20 per page: 3 + 2 + 2.
-    assert len(requests_sent) == 7
+    # 45 Conditions, 25 Procedures, 22 ServiceRequests at sekmet's 20 per page: 3 + 2 + 2,
+    # and one (empty) page each of ImagingStudy and DiagnosticReport.
+    assert len(requests_sent) == 9
 
 
 def test_a_synthea_patient_fetched_page_by_page_equals_its_one_page_prefetch(fhir):
@@ -141,3 +152,22 @@ def test_a_synthea_patient_fetched_page_by_page_equals_its_one_page_prefetch(fhi
 
 
 SYNTHEA_PATIENT = "Gilbert_Wunsch_ab591293-dc94-4290-a29f-f35522273600.json"
+
+
+def test_a_spine_mri_stored_as_a_study_and_a_report_is_fetched_into_the_history(fhir):
+    data = with_imaging()
+    fhir.load_patient(data.patient_id, data.prefetch())
+    case = Case(data.patient_id, data.prefetch(), data)
+    # The EHR prefetched only the four contract keys; the rest comes from the server.
+    four_keys = {k: v for k, v in data.prefetch().items() if k not in IMAGING_KEYS}
+    history, requests_sent = gather(fhir, case, four_keys)
+    assert sorted(url.split("/fhir/")[1].split("?")[0] for url in requests_sent) == [
+        "DiagnosticReport",
+        "ImagingStudy",
+    ]
+    assert all_ids(history) == {key: data.relevant_ids.get(key, set()) for key in TYPE_OF_KEY}
+    found = spine_mri_evidence(history, knowledge())
+    assert sorted((e.reference, e.date[:10], tuple(e.regions)) for e in found) == [
+        ("DiagnosticReport/mri-report-by-text", "2026-09-20", (SpineRegion.THORACIC,)),
+        ("ImagingStudy/mri-l-spine-study", "2026-10-01", (SpineRegion.LUMBAR,)),
+    ]

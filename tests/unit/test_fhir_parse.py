@@ -11,14 +11,21 @@ import pytest
 from cds_service.fhir.parse import build_history
 from tests.integration.fhir_helpers import (
     CPT,
+    DICOM,
     ICD10,
     LOINC,
     SNOMED,
+    TYPE_OF_KEY,
+    comparable,
     condition,
+    diagnostic_report,
     ids,
+    imaging_ids,
+    imaging_study,
     knowledge,
     procedure,
     service_request,
+    with_imaging,
 )
 
 P = "fhir-parse"
@@ -175,4 +182,79 @@ def test_a_status_shared_by_several_conditions_is_read_for_each_and_a_bad_one_fa
 
     statuses = {c.id: c.clinicalStatus.coding[0].code for c in history.conditions}
     assert statuses == {"a1": "active", "r1": "resolved", "a2": "active", "a3": "active"}
+    assert history.skipped_invalid == 1
+
+
+# ImagingStudy and DiagnosticReport --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "kept"),
+    [
+        ({}, True),  # modality MR
+        ({"modality": [{"system": DICOM, "code": "CT"}], "series": []}, False),
+        ({"modality": [{"system": "urn:local", "code": "MR"}], "series": []}, False),
+        ({"modality": []}, True),  # no study-level modality: a series' MR is enough
+        (  # no modality anywhere: an MRI procedure code the knowledge knows
+            {
+                "modality": [],
+                "series": [],
+                "procedureCode": [{"coding": [{"system": CPT, "code": "72148"}]}],
+            },
+            True,
+        ),
+        ({"modality": [], "series": [], "description": "MRI L-spine"}, False),
+    ],
+)
+def test_studies_are_kept_when_recorded_as_mr_or_coded_as_an_mri(extra, kept):
+    history = history_of(imaging_study("s", P, **extra))
+    assert imaging_ids(history)["imagingStudies"] == ({"s"} if kept else set())
+
+
+@pytest.mark.parametrize(
+    ("code", "kept"),
+    [
+        ({"coding": [{"system": LOINC, "code": "24968-0"}]}, True),  # MR Lumbar spine
+        ({"coding": [{"system": CPT, "code": "72148"}]}, True),
+        ({"coding": [{"system": "urn:local", "code": "R1"}], "text": "MRI L-spine w/o"}, True),
+        ({"coding": [{"system": "urn:local", "code": "R2", "display": "MR T-spine"}]}, True),
+        ({"coding": [{"system": CPT, "code": "72131"}]}, False),  # CT lumbar spine
+        ({"coding": [{"system": LOINC, "code": "4548-4"}], "text": "Hemoglobin A1c"}, False),
+        ({"text": "MRI brain"}, False),
+    ],
+)
+def test_reports_are_kept_when_coded_or_worded_as_a_spine_mri(code, kept):
+    history = history_of({**diagnostic_report("r", P, LOINC, "x"), "code": code})
+    assert imaging_ids(history)["diagnosticReports"] == ({"r"} if kept else set())
+
+
+def test_a_study_is_built_without_its_list_of_images_and_the_same_from_views_or_dicts():
+    import json
+
+    import msgspec
+
+    from cds_service.fhir.bundle import bundle_resources
+    from cds_service.fhir.views import PREFETCH
+
+    data = with_imaging()
+    views = msgspec.json.decode(json.dumps(data.prefetch()).encode(), type=PREFETCH)
+    from_views = build_history(
+        {TYPE_OF_KEY[key]: bundle_resources(views[key]) for key in TYPE_OF_KEY}, knowledge()
+    )
+    from_dicts = build_history(
+        {TYPE_OF_KEY[key]: resources for key, resources in data.resources.items()}, knowledge()
+    )
+    assert comparable(from_views) == comparable(from_dicts)
+    assert imaging_ids(from_dicts) == {
+        key: data.relevant_ids[key] for key in ("imagingStudies", "diagnosticReports")
+    }
+    (study,) = from_dicts.imaging_studies
+    assert [one.instance for one in study.series] == [None]
+    assert study.series[0].modality.code == "MR"
+
+
+def test_an_invalid_study_is_skipped_and_counted():
+    no_series_uid = imaging_study("bad", P, series=[{"modality": {"system": DICOM, "code": "MR"}}])
+    history = history_of(no_series_uid, imaging_study("good", P))
+    assert imaging_ids(history)["imagingStudies"] == {"good"}
     assert history.skipped_invalid == 1

@@ -18,18 +18,23 @@ from tests.integration.fhir_helpers import (
     ICD10,
     OPERATION_OUTCOME,
     NoNetworkSession,
+    all_ids,
     condition,
+    diagnostic_report,
     hook_body,
     hook_request,
     ids,
+    imaging_study,
     knowledge,
     long_history,
     procedure,
     searchset,
+    with_imaging,
 )
 
 PATIENT = "fhir-long-history"
 EMPTY = {"conditions": set(), "procedures": set(), "serviceRequests": set()}
+ALL_KEYS = ("conditions", "procedures", "serviceRequests", "imagingStudies", "diagnosticReports")
 
 
 def gather(body: dict, deadline: float | None = None):
@@ -50,9 +55,9 @@ def test_full_prefetch_is_used_without_any_request():
 
 @pytest.mark.parametrize("no_data", [None, searchset([]), {"resourceType": "Bundle"}])
 def test_null_or_empty_bundle_means_no_data_and_no_query(no_data):
-    prefetch = dict.fromkeys(("conditions", "procedures", "serviceRequests"), no_data)
+    prefetch = dict.fromkeys(ALL_KEYS, no_data)
     history = gather(hook_body(PATIENT, prefetch, fhir_server="https://ehr.test/fhir"))
-    assert ids(history) == EMPTY
+    assert all_ids(history) == {key: set() for key in ALL_KEYS}
 
 
 @pytest.mark.parametrize(
@@ -159,3 +164,54 @@ def test_kyphoplasty_procedure_is_kept_as_r4b_model_with_its_body_site():
     (kept,) = gather(hook_body(PATIENT, prefetch)).procedures
     assert type(kept).__module__.startswith("fhir.resources.R4B")
     assert kept.bodySite[0].text == "L2"
+
+
+# The optional keys: ImagingStudy and DiagnosticReport ------------------------------------
+
+
+def test_an_ehr_that_prefetches_only_the_four_contract_keys_is_answered_without_a_fetch():
+    data = long_history()
+    prefetch = {key: value for key, value in data.prefetch().items() if key in EMPTY}
+    history = gather(hook_body(PATIENT, prefetch))  # no fhirServer: nothing to ask
+    assert ids(history) == data.relevant_ids
+    assert (history.imaging_studies, history.diagnostic_reports) == ((), ())
+
+
+@pytest.mark.parametrize("unusable", [OPERATION_OUTCOME, {"resourceType": "Patient"}, None])
+def test_an_unusable_or_null_optional_key_without_fhir_server_is_no_data(unusable):
+    data = long_history()
+    prefetch = {**data.prefetch(), "imagingStudies": unusable, "diagnosticReports": unusable}
+    history = gather(hook_body(PATIENT, prefetch))
+    assert ids(history) == data.relevant_ids
+    assert (history.imaging_studies, history.diagnostic_reports) == ((), ())
+
+
+def test_a_required_key_missing_without_fhir_server_names_only_required_keys():
+    with pytest.raises(PatientDataUnavailable) as raised:
+        gather(hook_body(PATIENT, {"conditions": None}))
+    assert raised.value.missing == ("procedures", "serviceRequests")
+
+
+def test_a_paginated_optional_prefetch_without_fhir_server_keeps_its_first_page():
+    study = imaging_study("mri", PATIENT, started="2026-10-01")
+    first_page = {**searchset([study]), "link": [{"relation": "next", "url": "https://x/I?p=2"}]}
+    prefetch = {**long_history().prefetch(), "imagingStudies": first_page}
+    assert [s.id for s in gather(hook_body(PATIENT, prefetch)).imaging_studies] == ["mri"]
+
+
+def test_prefetched_studies_and_reports_are_kept_when_they_can_be_a_spine_mri():
+    data = with_imaging()
+    history = gather(hook_body(data.patient_id, data.prefetch(), "https://ehr.test/fhir"))
+    assert all_ids(history) == {**EMPTY, **data.relevant_ids}
+    (study,) = history.imaging_studies
+    assert type(study).__module__.startswith("fhir.resources.R4B")
+    assert study.series[0].instance is None  # the list of images is never read
+
+
+def test_a_report_that_is_not_an_mri_is_not_kept():
+    reports = [
+        {**diagnostic_report("ct", PATIENT, CPT, "72131"), "code": {"text": "CT L-spine"}},
+        diagnostic_report("lab", PATIENT, "http://loinc.org", "4548-4"),
+    ]
+    prefetch = {**long_history().prefetch(), "diagnosticReports": searchset(reports)}
+    assert gather(hook_body(PATIENT, prefetch)).diagnostic_reports == ()
