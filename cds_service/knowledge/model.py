@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from cds_service.decision.model import (
     Category,
     Contrast,
+    FindingKind,
     Guidance,
     Modality,
     SpineRegion,
@@ -119,6 +120,28 @@ class TextPatterns:
     non_spine: re.Pattern[str]  # a study of another body part (e.g. "hip", "chest")
     spine: re.Pattern[str]  # words that put a region-less CT/MRI/radiograph on the spine
     reason_regions: tuple[tuple[SpineRegion, re.Pattern[str]], ...]  # in an order's reason
+    # Red flags written in words (decision/text_flags.py; issue 14).
+    red_flags: tuple[RedFlagPattern, ...]  # every match counts
+    not_red_flags: tuple[tuple[FindingKind, re.Pattern[str]], ...]  # look-alikes, per kind
+    negation: re.Pattern[str]  # cues before the words: the red flag is absent
+    suspicion: re.Pattern[str]  # cues before the words: the red flag is suspected
+    affirmation: re.Pattern[str]  # cues before the words: stated ("known", "hx")
+    negation_after: re.Pattern[str]  # right after the words ("ruled out", "intact")
+    suspicion_after: re.Pattern[str]  # right after the words ("?", "vs", "suspected")
+    cue_window: int  # how many words before the red flag a cue reaches
+    # The pre-check, searched in the case-folded text: it matches every text any red-flag
+    # pattern can match (knowledge/regex_screen.py), so most texts cost one search.
+    red_flag_screen: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class RedFlagPattern:
+    """Words that name a red flag in free text (cards/text-patterns.yaml `red_flags`)."""
+
+    kind: FindingKind  # MALIGNANCY, NEUROLOGIC_DEFICIT or INFECTION
+    pattern: re.Pattern[str]
+    severe: bool = False  # a neurologic emergency: cauda equina, cord compression, conus
+    suspected: bool = False  # the words raise a suspicion only (fever, IV drug use, "tumour")
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
+from cds_service.decision.model import Contrast, FindingKind, Modality, SpineRegion, Study
 from cds_service.knowledge.labels import contrasts_for
 from cds_service.knowledge.model import (
     KNOWN_SYSTEMS,
     CodeEntry,
     OrderableCode,
+    RedFlagPattern,
     Source,
     TextPatterns,
     ValueSet,
 )
+from cds_service.knowledge.regex_screen import fixed_words, screen
 from cds_service.knowledge.schema_fields import (
     NAME,
     TEXT,
@@ -196,6 +199,33 @@ class RegionPatternSchema(Schema):
     pattern = Regex(required=True)
 
 
+# The red flags read from words (decision/text_flags.py), and the one kind that can be severe.
+_TEXT_FLAG_KINDS = (FindingKind.MALIGNANCY, FindingKind.NEUROLOGIC_DEFICIT, FindingKind.INFECTION)
+_SEVERE_KIND = FindingKind.NEUROLOGIC_DEFICIT
+_CUES = ("negation", "suspicion", "affirmation", "negation_after", "suspicion_after")
+
+
+class RedFlagPatternSchema(Schema):
+    pattern = Regex(required=True)
+    severe = fields.Boolean(load_default=False)
+    suspected = fields.Boolean(load_default=False)
+
+
+def _per_flag_kind(values: fields.Field, **kwargs: Any) -> Keyed:
+    """A mapping keyed by the red-flag kinds (malignancy, neurologic_deficit, infection)."""
+    kinds = fields.String(validate=validate.OneOf([kind.value for kind in _TEXT_FLAG_KINDS]))
+    return Keyed(values, keys=kinds, **kwargs)
+
+
+def _cue_list() -> fields.List:
+    return fields.List(Regex(), required=True, validate=validate.Length(min=1))
+
+
+def any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
+    """One case-insensitive pattern matching where any of the patterns does, in their order."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+
+
 class TextPatternsSchema(Schema):
     modality = fields.List(fields.Nested(ModalityPatternSchema), required=True)
     contrast = fields.List(fields.Nested(ContrastPatternSchema), required=True)
@@ -204,6 +234,45 @@ class TextPatternsSchema(Schema):
     non_spine = Regex(required=True)
     spine = Regex(required=True)
     reason_regions = fields.List(fields.Nested(RegionPatternSchema), required=True)
+
+    red_flags = _per_flag_kind(
+        fields.List(fields.Nested(RedFlagPatternSchema), validate=validate.Length(min=1)),
+        require=[kind.value for kind in _TEXT_FLAG_KINDS],
+        required=True,
+    )
+    not_red_flags = _per_flag_kind(fields.List(Regex()), load_default=dict)
+    negation = _cue_list()
+    suspicion = _cue_list()
+    affirmation = _cue_list()
+    negation_after = _cue_list()
+    suspicion_after = _cue_list()
+    cue_window = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=20))
+
+    @validates_schema
+    def _red_flags_fit(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for kind, patterns in data["red_flags"].items():
+            for index, item in enumerate(patterns):
+                where = f"red_flags.{kind}.{index}"
+                if item["severe"] and kind != _SEVERE_KIND.value:
+                    raise ValidationError(
+                        f"Only {_SEVERE_KIND.value} red flags can be severe.", f"{where}.severe"
+                    )
+                if fixed_words(item["pattern"].pattern) is None:
+                    raise ValidationError(
+                        "Every match must contain a fixed word of at least two letters "
+                        "(the pre-check searches for it).",
+                        f"{where}.pattern",
+                    )
+
+    @validates_schema
+    def _cues_combine(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for name in _CUES:
+            try:
+                any_of(data[name])
+            except re.error as error:
+                raise ValidationError(
+                    f"The patterns cannot be combined into one: {error}.", name
+                ) from None
 
     @validates_schema
     def _complete(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -230,4 +299,26 @@ class TextPatternsSchema(Schema):
             reason_regions=tuple(
                 (item["region"], item["pattern"]) for item in data["reason_regions"]
             ),
+            red_flags=tuple(
+                RedFlagPattern(
+                    FindingKind(kind), item["pattern"], item["severe"], item["suspected"]
+                )
+                for kind, items in data["red_flags"].items()
+                for item in items
+            ),
+            not_red_flags=tuple(
+                (FindingKind(kind), pattern)
+                for kind, patterns in data["not_red_flags"].items()
+                for pattern in patterns
+            ),
+            negation=any_of(data["negation"]),
+            suspicion=any_of(data["suspicion"]),
+            affirmation=any_of(data["affirmation"]),
+            negation_after=any_of(data["negation_after"]),
+            suspicion_after=any_of(data["suspicion_after"]),
+            cue_window=data["cue_window"],
+            red_flag_screen=screen(
+                [item["pattern"].pattern for items in data["red_flags"].values() for item in items]
+            )
+            or re.compile(""),
         )

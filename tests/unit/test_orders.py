@@ -185,3 +185,84 @@ def test_odd_dates_and_missing_elements_do_not_raise(classify):
 
     assert classified.study is None
     assert classified.authored_on == "yesterday"
+
+
+# -- several regions in letters; words that are not a spine region (issue 14 §5) -------------
+
+CERVICAL = frozenset({SpineRegion.CERVICAL})
+ALL_REGIONS = frozenset(SpineRegion)
+
+
+@pytest.mark.parametrize(
+    ("words", "regions"),
+    [
+        ("MRI C/T/L spine wo", ALL_REGIONS),
+        ("MRI C-T-L w/wo", ALL_REGIONS),
+        ("MRI CTL spine", ALL_REGIONS),
+        ("MRI T-L spine", THORACIC | LUMBAR),
+        ("XR T/L", THORACIC | LUMBAR),
+        ("MRI TL spine wo", THORACIC | LUMBAR),
+        ("CT thoracolumbar spine", THORACIC | LUMBAR),
+        ("MRI L/S spine", LUMBAR),
+        ("MRI cervicothoracic spine", CERVICAL | THORACIC),
+        ("MRI L-spine, hx cervical cancer", LUMBAR),
+        ("CT L-spine w/o, h/o cervical ca", LUMBAR),
+        ("MRI T-spine, thoracic aorta stent", THORACIC),
+    ],
+)
+def test_the_words_name_every_region(classify, words, regions):
+    study = classify(order("IMG1234", LOCAL, text=words)).study
+
+    assert study is not None
+    assert study.regions == regions
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["CT for hx cervical cancer", "MRI cervix", "CT thoracic aorta", "MRI pelvis, cervical ca"],
+)
+def test_cervical_cancer_and_the_thoracic_aorta_are_not_spine_studies(classify, words):
+    assert classify(order("IMG1234", LOCAL, text=words)).study is None
+
+
+def test_a_ct_spine_is_not_read_as_cervical_and_thoracic(classify):
+    study = classify(order("IMG1234", LOCAL, text="CT spine")).study
+
+    assert study == Study(Modality.CT, Contrast.UNSPECIFIED)
+
+
+@pytest.mark.parametrize(
+    ("words", "study"),
+    [
+        (
+            "CT L-spine for cauda equina",
+            Study(Modality.CT, Contrast.UNSPECIFIED, LUMBAR),
+        ),
+        (
+            "MRI T-spine w/wo r/o epidural abscess",
+            Study(Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC),
+        ),
+        ("MRI r/o cord compression", Study(Modality.MRI, Contrast.UNSPECIFIED)),
+        (
+            "MRI L-spine for back pain without neuro deficit",
+            Study(Modality.MRI, Contrast.UNSPECIFIED, LUMBAR),
+        ),
+    ],
+)
+def test_red_flag_words_on_the_order_do_not_change_its_study(classify, words, study):
+    assert classify(order("IMG1234", LOCAL, text=words)).study == study
+
+
+@pytest.mark.parametrize(
+    ("reason", "regions"),
+    [
+        ({"text": "hx cervical cancer"}, frozenset()),
+        ({"text": "thoracic aortic aneurysm"}, frozenset()),
+        ({"text": "femoral neck fracture"}, frozenset()),
+        ({"text": "low back pain, hx cervical ca"}, LUMBAR),
+    ],
+)
+def test_words_of_other_body_parts_in_the_reason_name_no_region(classify, reason, regions):
+    draft = order("78306", CPT, "Bone scan whole body", reason=reason)
+
+    assert classify(draft).reason_regions == regions
