@@ -6,6 +6,7 @@ stops the service with a clear message, never a wrong card (DESIGN.md).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,14 @@ from cds_service.knowledge.checks import (
 from cds_service.knowledge.errors import KnowledgeError
 from cds_service.knowledge.model import Knowledge, Source, ValueSet
 from cds_service.knowledge.schema_codes import (
+    Expansion,
+    ExpansionSchema,
     ManifestSchema,
     OrderablesSchema,
     TextPatternsSchema,
     ValueSetSchema,
+    ValueSetSpec,
+    build_value_set,
 )
 from cds_service.knowledge.schema_fields import flatten
 from cds_service.knowledge.schema_guidance import CardTextsSchema, VariantsSchema
@@ -62,16 +67,41 @@ def _load_value_sets(directory: Path, register: dict[str, Source]) -> dict[str, 
     folder = directory / VALUE_SETS
     files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
     value_sets: dict[str, ValueSet] = {}
+    expansions: dict[str, Expansion] = {}  # each vendored file is read once
     for path in files:
         relative = f"{VALUE_SETS}/{path.name}"
-        value_set = _load(directory, relative, ValueSetSchema(), register)
+        spec: ValueSetSpec = _load(directory, relative, ValueSetSchema(), register)
+        name = _name(directory, relative)
+        for g, expansion_file in spec.expansions:
+            if expansion_file not in expansions:
+                expansions[expansion_file] = _load_expansion(
+                    directory, f"{VALUE_SETS}/{expansion_file}", name, f"codes.{g}"
+                )
+        try:
+            value_set = build_value_set(spec, expansions)
+        except ValidationError as error:
+            path_, message = sorted(flatten(error.messages))[0]
+            raise KnowledgeError(name, path_, message) from None
         if value_set.id in value_sets:
-            raise KnowledgeError(
-                _name(directory, relative), "id", f"{value_set.id} is defined twice."
-            )
+            raise KnowledgeError(name, "id", f"{value_set.id} is defined twice.")
         value_sets[value_set.id] = value_set
     check_value_sets(_name(directory, VALUE_SETS), value_sets)
     return value_sets
+
+
+def _load_expansion(directory: Path, relative: str, cited_by: str, group: str) -> Expansion:
+    """A vendored expansion (JSON); a missing file is reported where the YAML names it."""
+    path = directory / relative
+    if not path.is_file():
+        raise KnowledgeError(cited_by, f"{group}.include_expansion", f"File {relative} is missing.")
+    name = _name(directory, relative)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise KnowledgeError(name, "", f"Not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise KnowledgeError(name, "", "Must be an object at the top level.")
+    return _validated(name, ExpansionSchema(), data)
 
 
 def _load(
@@ -79,16 +109,20 @@ def _load(
 ) -> Any:
     name = _name(directory, relative)
     data = _read_yaml(directory / relative, name)
+    loaded = _validated(name, schema, data)
+    if register is not None:
+        check_cited_sources(name, data, register)
+    return loaded
+
+
+def _validated(name: str, schema: Schema, data: Any) -> Any:
     try:
-        loaded = schema.load(data)
+        return schema.load(data)
     except ValidationError as error:
         problems = sorted(flatten(error.messages))
         path, message = problems[0]
         more = "".join(f"\n{name}: {p}: {m}" for p, m in problems[1:])
         raise KnowledgeError(name, path, message + more) from None
-    if register is not None:
-        check_cited_sources(name, data, register)
-    return loaded
 
 
 def _name(directory: Path, relative: str) -> str:

@@ -32,13 +32,29 @@ class Source:
 
 @dataclass(frozen=True)
 class CodeEntry:
-    """One member of a value set: an exact code, or a code family by prefix."""
+    """One member of a value set: an exact code, a code family by prefix, or a range.
+
+    A range (`code_range`, from and to inclusive) takes every code whose first characters, as
+    many as the endpoints have, fall between them: ("C00", "C96") takes C79.51 and C7A.010.
+    """
 
     system: str
     display: str
     code: str | None = None
     prefix: str | None = None
     region: SpineRegion | None = None  # the spine region the code itself names
+    code_range: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A code, or a code family by prefix, that never matches its value set."""
+
+    system: str
+    display: str
+    reason: str
+    code: str | None = None
+    prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,19 +63,48 @@ class ValueSet:
     title: str
     sources: tuple[str, ...]
     entries: tuple[CodeEntry, ...]
+    excluded: tuple[Exclusion, ...] = ()
     _exact: dict[tuple[str, str], CodeEntry] = field(
         init=False, repr=False, compare=False, hash=False
     )
     _prefixes: dict[str, tuple[CodeEntry, ...]] = field(
         init=False, repr=False, compare=False, hash=False
     )
+    _ranges: dict[str, tuple[CodeEntry, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _excluded_codes: frozenset[tuple[str, str]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+    _excluded_prefixes: dict[str, tuple[str, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
-        exact = {(e.system, e.code): e for e in self.entries if e.code is not None}
+        excluded_codes = frozenset((e.system, e.code) for e in self.excluded if e.code is not None)
+        excluded_prefixes: dict[str, list[str]] = {}
+        for exclusion in self.excluded:
+            if exclusion.prefix is not None:
+                excluded_prefixes.setdefault(exclusion.system, []).append(exclusion.prefix)
+        object.__setattr__(self, "_excluded_codes", excluded_codes)
+        object.__setattr__(
+            self,
+            "_excluded_prefixes",
+            {system: tuple(prefixes) for system, prefixes in excluded_prefixes.items()},
+        )
+        # An exclusion wins over every entry: an excluded code never reaches the exact table.
+        exact = {
+            (e.system, e.code): e
+            for e in self.entries
+            if e.code is not None and not self.is_excluded(e.system, e.code)
+        }
         prefixes: dict[str, list[CodeEntry]] = {}
+        ranges: dict[str, list[CodeEntry]] = {}
         for entry in self.entries:
             if entry.prefix is not None:
                 prefixes.setdefault(entry.system, []).append(entry)
+            elif entry.code_range is not None:
+                ranges.setdefault(entry.system, []).append(entry)
         object.__setattr__(self, "_exact", exact)
         object.__setattr__(
             self,
@@ -69,19 +114,36 @@ class ValueSet:
                 for system, entries in prefixes.items()
             },
         )
+        object.__setattr__(
+            self, "_ranges", {system: tuple(entries) for system, entries in ranges.items()}
+        )
 
     def match(self, system: str | None, code: str | None) -> CodeEntry | None:
-        """The entry a coding falls under, longest prefix first; None when outside."""
+        """The entry a coding falls under: exact code, then longest prefix, then range; None
+        when outside or excluded."""
         if not system or not code:
             return None
         code = _dotted_icd10(system, code)
         entry = self._exact.get((system, code))
         if entry is not None:
             return entry
+        if self.is_excluded(system, code):
+            return None
         for candidate in self._prefixes.get(system, ()):
             if code.startswith(candidate.prefix or ""):
                 return candidate
+        for candidate in self._ranges.get(system, ()):
+            low, high = candidate.code_range or ("", "")
+            if len(code) >= len(low) and low <= code[: len(low)] and code[: len(high)] <= high:
+                return candidate
         return None
+
+    def is_excluded(self, system: str, code: str) -> bool:
+        """Whether an exclusion of this value set covers the (dotted) code."""
+        if (system, code) in self._excluded_codes:
+            return True
+        prefixes = self._excluded_prefixes.get(system)
+        return prefixes is not None and code.startswith(prefixes)
 
 
 # The code systems the knowledge uses (knowledge pack §2, FHIR system URIs).
@@ -89,7 +151,8 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
 LOINC = "http://loinc.org"
-KNOWN_SYSTEMS = (ICD10CM, SNOMED, CPT, LOINC)
+ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"  # as VSAC names ICD-10-PCS
+KNOWN_SYSTEMS = (ICD10CM, SNOMED, CPT, LOINC, ICD10PCS)
 
 
 def _dotted_icd10(system: str, code: str) -> str:

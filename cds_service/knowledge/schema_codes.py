@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -12,6 +13,7 @@ from cds_service.knowledge.labels import contrasts_for
 from cds_service.knowledge.model import (
     KNOWN_SYSTEMS,
     CodeEntry,
+    Exclusion,
     OrderableCode,
     RedFlagPattern,
     Source,
@@ -27,6 +29,22 @@ from cds_service.knowledge.schema_fields import (
     enum_field,
     source_ids,
 )
+
+
+@dataclass(frozen=True)
+class ExpansionCode:
+    system: str
+    code: str
+    display: str  # without a SNOMED CT semantic tag
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """A vendored expansion file, read once per start-up."""
+
+    name: str
+    codes: tuple[ExpansionCode, ...]
+
 
 _SYSTEM = validate.OneOf(KNOWN_SYSTEMS)
 _HTTP_URL = {"schemes": {"http", "https"}, "require_tld": False}
@@ -71,8 +89,59 @@ class ManifestSchema(Schema):
 class CodeEntrySchema(Schema):
     code = fields.String(load_default=None, validate=TEXT)
     prefix = fields.String(load_default=None, validate=TEXT)
+    range_from = fields.String(data_key="from", load_default=None, validate=TEXT)
+    range_to = fields.String(data_key="to", load_default=None, validate=TEXT)
     display = fields.String(required=True, validate=TEXT)
     region = enum_field(SpineRegion, load_default=None)
+
+    @validates_schema
+    def _code_prefix_or_range(self, data: dict[str, Any], **kwargs: Any) -> None:
+        given = [data[key] is not None for key in ("code", "prefix", "range_from")]
+        if sum(given) != 1:
+            raise ValidationError("Give exactly one of code, prefix or from/to.")
+        low, high = data["range_from"], data["range_to"]
+        if (low is None) != (high is None):
+            missing = "to" if high is None else "from"
+            raise ValidationError("A range needs both from and to.", missing)
+        if low is not None and high is not None:
+            if len(low) != len(high):
+                raise ValidationError(f"{low} and {high} must have the same length.", "to")
+            if high < low:
+                raise ValidationError(f"{high} comes before {low}.", "to")
+
+
+class CodeGroupSchema(Schema):
+    """Codes of one system: listed as `entries`, or taken from a vendored expansion."""
+
+    system = fields.String(required=True, validate=_SYSTEM)
+    sources = source_ids(load_default=())
+    entries = fields.List(
+        fields.Nested(CodeEntrySchema), load_default=None, validate=validate.Length(min=1)
+    )
+    # A JSON file under value-sets/ (e.g. vsac/multiple-myeloma.json): every code of `system`
+    # in it is a member, with the expansion's display.
+    include_expansion = fields.String(
+        load_default=None, validate=validate.Regexp(r"^[a-z0-9_-]+/[a-z0-9_.-]+\.json$")
+    )
+    # Spine regions of expansion members: {lumbar: [code, ...], ...}
+    regions = Keyed(
+        fields.List(fields.String(validate=TEXT), validate=validate.Length(min=1)),
+        keys=enum_field(SpineRegion),
+        load_default=dict,
+    )
+
+    @validates_schema
+    def _entries_or_expansion(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if (data["entries"] is None) == (data["include_expansion"] is None):
+            raise ValidationError("Give exactly one of entries or include_expansion.")
+        if data["regions"] and data["include_expansion"] is None:
+            raise ValidationError("Only a group with include_expansion takes regions.", "regions")
+
+
+class ExclusionEntrySchema(Schema):
+    code = fields.String(load_default=None, validate=TEXT)
+    prefix = fields.String(load_default=None, validate=TEXT)
+    display = fields.String(required=True, validate=TEXT)
 
     @validates_schema
     def _code_or_prefix(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -80,43 +149,191 @@ class CodeEntrySchema(Schema):
             raise ValidationError("Give exactly one of code or prefix.")
 
 
-class CodeGroupSchema(Schema):
+class ExclusionGroupSchema(Schema):
+    """Codes that never match the value set, with the reason why (e.g. skin BCC/SCC)."""
+
     system = fields.String(required=True, validate=_SYSTEM)
+    reason = fields.String(required=True, validate=TEXT)
     sources = source_ids(load_default=())
     entries = fields.List(
-        fields.Nested(CodeEntrySchema), required=True, validate=validate.Length(min=1)
+        fields.Nested(ExclusionEntrySchema), required=True, validate=validate.Length(min=1)
     )
 
 
 class ValueSetSchema(Schema):
+    """One value-set file. Loads to a `ValueSetSpec`: `build_value_set` adds the expansions."""
+
     id = fields.String(required=True, validate=NAME)
     title = fields.String(required=True, validate=TEXT)
     sources = source_ids(required=True, validate=validate.Length(min=1))
     codes = fields.List(
         fields.Nested(CodeGroupSchema), required=True, validate=validate.Length(min=1)
     )
+    exclude = fields.List(fields.Nested(ExclusionGroupSchema), load_default=list)
 
     @validates_schema
     def _no_duplicates(self, data: dict[str, Any], **kwargs: Any) -> None:
-        seen: set[tuple[str, str | None, str | None]] = set()
+        seen: set[tuple[str, str | None, str | None, str | None]] = set()
         for g, group in enumerate(data["codes"]):
-            for e, entry in enumerate(group["entries"]):
-                key = (group["system"], entry["code"], entry["prefix"])
+            for e, entry in enumerate(group["entries"] or ()):
+                key = (group["system"], entry["code"], entry["prefix"], entry["range_from"])
                 if key in seen:
-                    which = entry["code"] or entry["prefix"]
+                    which = entry["code"] or entry["prefix"] or entry["range_from"]
                     raise ValidationError(f"{which} is listed twice.", f"codes.{g}.entries.{e}")
                 seen.add(key)
 
+    @validates_schema
+    def _listed_codes_not_excluded(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """A code listed by hand and excluded too is a contradiction, not a choice."""
+        probe = ValueSet("probe", "probe", ("probe",), (), _exclusions(data))
+        for g, group in enumerate(data["codes"]):
+            for e, entry in enumerate(group["entries"] or ()):
+                if entry["code"] is not None and probe.is_excluded(group["system"], entry["code"]):
+                    raise ValidationError(
+                        f"{entry['code']} is listed and excluded.", f"codes.{g}.entries.{e}"
+                    )
+
     @post_load
-    def _build(self, data: dict[str, Any], **kwargs: Any) -> ValueSet:
-        entries = tuple(
-            CodeEntry(system=group["system"], **entry)
-            for group in data["codes"]
-            for entry in group["entries"]
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> ValueSetSpec:
+        return ValueSetSpec(data)
+
+
+def _exclusions(data: dict[str, Any]) -> tuple[Exclusion, ...]:
+    return tuple(
+        Exclusion(system=group["system"], reason=group["reason"], **entry)
+        for group in data["exclude"]
+        for entry in group["entries"]
+    )
+
+
+class ValueSetSpec:
+    """A validated value-set file whose `include_expansion` files are not read yet."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.id: str = data["id"]
+        self.expansions = tuple(
+            (g, group["include_expansion"])
+            for g, group in enumerate(data["codes"])
+            if group["include_expansion"] is not None
         )
-        return ValueSet(
-            id=data["id"], title=data["title"], sources=tuple(data["sources"]), entries=entries
+
+
+def build_value_set(spec: ValueSetSpec, expansions: dict[str, Expansion]) -> ValueSet:
+    """The value set of a file, its expansion groups filled from `expansions` (by file name).
+
+    Raises ValidationError keyed by the value-set file's field path.
+    """
+    data = spec.data
+    excluded = _exclusions(data)
+    probe = ValueSet("probe", "probe", ("probe",), (), excluded)
+    entries: list[CodeEntry] = []
+    for g, group in enumerate(data["codes"]):
+        system = group["system"]
+        if group["entries"] is not None:
+            for entry in group["entries"]:
+                low, high = entry["range_from"], entry["range_to"]
+                entries.append(
+                    CodeEntry(
+                        system=system,
+                        display=entry["display"],
+                        code=entry["code"],
+                        prefix=entry["prefix"],
+                        region=entry["region"],
+                        code_range=(low, high) if low is not None and high is not None else None,
+                    )
+                )
+            continue
+        expansion = expansions[group["include_expansion"]]
+        members = {c.code: c for c in expansion.codes if c.system == system}
+        if not members:
+            raise _at(
+                f"codes.{g}.include_expansion",
+                f"{group['include_expansion']} has no code of {system}.",
+            )
+        region_of: dict[str, SpineRegion] = {}
+        for region, codes in group["regions"].items():
+            for code in codes:
+                if code not in members:
+                    raise _at(
+                        f"codes.{g}.regions.{region.value}",
+                        f"{code} is not in {group['include_expansion']}.",
+                    )
+                region_of[code] = region
+        entries.extend(
+            CodeEntry(
+                system=system,
+                code=member.code,
+                display=member.display,
+                region=region_of.get(member.code),
+            )
+            for member in members.values()
+            if not probe.is_excluded(system, member.code)
         )
+    return ValueSet(
+        id=data["id"],
+        title=data["title"],
+        sources=tuple(data["sources"]),
+        entries=tuple(entries),
+        excluded=excluded,
+    )
+
+
+def _at(path: str, message: str) -> ValidationError:
+    """An error keyed by its field path, as the schemas' errors are."""
+    return ValidationError({path: [message]})
+
+
+class ExpansionProvenanceSchema(Schema):
+    repository = fields.Url(required=True, **_HTTP_URL)
+    commit = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{40}$"))
+    path = fields.String(required=True, validate=TEXT)
+
+
+class ExpansionCodeSchema(Schema):
+    system = fields.String(required=True, validate=TEXT)
+    code = fields.String(required=True, validate=TEXT)
+    display = fields.String(required=True, validate=TEXT)
+
+
+class ExpansionSchema(Schema):
+    """A vendored value-set expansion (value-sets/vsac/*.json, value-sets/ips/*.json): the
+    codes of a published expansion, with where they were read."""
+
+    oid = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]+(\.[0-9]+)+$"))
+    url = fields.Url(required=True, **_HTTP_URL)
+    name = fields.String(required=True, validate=TEXT)
+    version = fields.String(required=True, validate=TEXT)
+    expansion = fields.String(required=True, validate=TEXT)
+    source = fields.Nested(ExpansionProvenanceSchema, required=True)
+    selection = fields.String(required=True, validate=TEXT)
+    codes = fields.List(
+        fields.Nested(ExpansionCodeSchema), required=True, validate=validate.Length(min=1)
+    )
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> Expansion:
+        return Expansion(
+            name=data["name"],
+            codes=tuple(
+                ExpansionCode(
+                    system=item["system"],
+                    code=item["code"],
+                    display=_without_semantic_tag(item["display"]),
+                )
+                for item in data["codes"]
+            ),
+        )
+
+
+_SEMANTIC_TAG = re.compile(
+    r" \((?:disorder|finding|situation|morphologic abnormality|procedure)\)$"
+)
+
+
+def _without_semantic_tag(display: str) -> str:
+    """SNOMED CT fully specified names end in a semantic tag; cards show the term alone."""
+    return _SEMANTIC_TAG.sub("", display)
 
 
 class OrderableSchema(Schema):

@@ -6,13 +6,14 @@ import pytest
 
 from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
 from cds_service.knowledge.loader import load_knowledge
-from cds_service.knowledge.model import CodeEntry, ValueSet
+from cds_service.knowledge.model import CodeEntry, Exclusion, ValueSet
 from tests.unit.knowledge_cases.support import CARDS
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 SCT = "http://snomed.info/sct"
 CPT = "http://www.ama-assn.org/go/cpt"
 LOINC = "http://loinc.org"
+PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,14 @@ def knowledge():
         ("malignancy", ICD, "Z85.3", None),
         ("malignancy", SCT, "94602001", None),
         ("malignancy", SCT, "254637007", None),  # Synthea non-small cell lung cancer
+        ("malignancy", SCT, "254837009", None),  # breast cancer (VSAC expansion)
+        ("malignancy", ICD, "M84.58XA", None),  # pathological fracture in neoplastic disease
+        ("neurologic_deficit", ICD, "G95.20", None),
+        ("neurologic_deficit", SCT, "764272007", SpineRegion.LUMBAR),
+        ("infection", SCT, "203159006", SpineRegion.LUMBAR),  # acute osteomyelitis, lumbar
+        ("infection", ICD, "G07", None),
+        ("vertebral_augmentation", PCS, "0QU03JZ", SpineRegion.LUMBAR),
+        ("prior_vcf", SCT, "11311441000119109", SpineRegion.LUMBAR),
         ("neurologic_deficit", ICD, "G83.4", None),
         ("neurologic_deficit", ICD, "G82.21", None),
         ("neurologic_deficit", SCT, "192970008", None),
@@ -75,6 +84,11 @@ def test_codes_that_count(knowledge, value_set, system, code, region):
         ("malignancy", SCT, "92691004"),  # carcinoma in situ
         ("malignancy", SCT, "162573006"),  # suspected lung cancer
         ("malignancy", ICD, "D49.2"),
+        ("malignancy", ICD, "C44.311"),  # basal cell carcinoma of skin of nose
+        ("malignancy", ICD, "Z85.828"),
+        ("malignancy", SCT, "254701007"),  # basal cell carcinoma of skin
+        ("neurologic_deficit", SCT, "212221006"),  # L4 nerve root injury: radiculopathy-like
+        ("neurologic_deficit", ICD, "M48.062"),  # neurogenic claudication
         # ACR does not count radiculopathy alone as a neurologic deficit.
         ("neurologic_deficit", ICD, "M54.16"),
         ("neurologic_deficit", SCT, "128196005"),
@@ -101,6 +115,35 @@ def test_exact_code_before_prefix_and_longest_prefix_first():
     assert value_set.match(ICD, "M48.52XA") is family
     assert value_set.match(ICD, "M48.4") is None
     assert value_set.match(None, "M48.56XA") is None
+
+
+def test_a_range_takes_categories_between_its_ends_and_an_exclusion_wins():
+    neoplasms = CodeEntry(ICD, "Malignant neoplasms", code_range=("C00", "C96"))
+    history = CodeEntry(ICD, "History", prefix="Z85")
+    skin = Exclusion(ICD, "BCC of skin of lip", "not a red flag", prefix="C44.01")
+    other_skin = Exclusion(ICD, "History of other skin cancer", "not a red flag", code="Z85.828")
+    value_set = ValueSet("t", "t", ("S8",), (neoplasms, history), (skin, other_skin))
+    assert value_set.match(ICD, "C00.0") is neoplasms
+    assert value_set.match(ICD, "C96.9") is neoplasms
+    assert value_set.match(ICD, "C7A.010") is neoplasms  # sorts between C79 and C80
+    assert value_set.match(ICD, "C7951") is neoplasms  # undotted
+    assert value_set.match(ICD, "C97") is None
+    assert value_set.match(ICD, "D00.0") is None
+    assert value_set.match(ICD, "C") is None  # shorter than the range's ends
+    assert value_set.match(ICD, "C44.01") is None
+    assert value_set.match(ICD, "C4401") is None
+    assert value_set.match(ICD, "C44.02") is neoplasms
+    assert value_set.match(ICD, "Z85.828") is None
+    assert value_set.match(ICD, "Z85.820") is history
+    assert value_set.match(SCT, "C44.02") is None
+
+
+def test_an_excluded_exact_code_never_matches():
+    listed = CodeEntry(SCT, "Basal cell carcinoma of skin", code="254701007")
+    value_set = ValueSet(
+        "t", "t", ("S9",), (listed,), (Exclusion(SCT, "BCC", "skin", code="254701007"),)
+    )
+    assert value_set.match(SCT, "254701007") is None
 
 
 @pytest.mark.parametrize(

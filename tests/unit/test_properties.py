@@ -82,7 +82,10 @@ def _value_set_coding(*names: str) -> st.SearchStrategy[dict]:
     entries = [entry for vs in value_sets for entry in vs.entries]
     suffix = st.text(string.ascii_uppercase + string.digits + ".", max_size=4)
     return st.builds(
-        lambda entry, tail: {"system": entry.system, "code": entry.code or entry.prefix + tail},
+        lambda entry, tail: {
+            "system": entry.system,
+            "code": entry.code or (entry.prefix or (entry.code_range or ("",))[0]) + tail,
+        },
         st.sampled_from(entries),
         suffix,
     )

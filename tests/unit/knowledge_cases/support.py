@@ -10,6 +10,8 @@ import yaml
 
 CARDS = Path(__file__).resolve().parents[3] / "cards"
 CASES = Path(__file__).resolve().parent / "bad-knowledge.yaml"
+# The value-set rules (ranges, exclusions, vendored expansions) keep their cases apart.
+VALUE_SET_CASES = Path(__file__).resolve().parent / "bad-value-sets.yaml"
 
 
 def copy_cards(tmp_path: Path) -> Path:
@@ -20,7 +22,11 @@ def copy_cards(tmp_path: Path) -> Path:
 
 
 def bad_cases() -> list[dict[str, Any]]:
-    return yaml.safe_load(CASES.read_text(encoding="utf-8"))
+    return [
+        case
+        for path in (CASES, VALUE_SET_CASES)
+        for case in yaml.safe_load(path.read_text(encoding="utf-8"))
+    ]
 
 
 def apply_case(cards: Path, case: dict[str, Any]) -> None:
