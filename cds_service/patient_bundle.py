@@ -4,7 +4,8 @@ The export is a Bundle (transaction, collection or searchset). Synthea writes tr
 Bundles whose references are `urn:uuid:` fullUrls; an EHR's search answers use `Type/id` or
 absolute URLs. Every reference that names an entry of the Bundle is rewritten to `Type/id`,
 as the EHR would send it in prefetch. Only what the service prefetches goes in (registry.py):
-the Patient, its Conditions, Procedures and ServiceRequests; encounters, observations, claims
+the Patient, its Conditions, Procedures, ServiceRequests, ImagingStudies and DiagnosticReports;
+encounters, observations, claims
 and the rest of a long record are left out, so a 4 MB Synthea file costs one JSON parse.
 """
 
@@ -25,6 +26,8 @@ PREFETCH_KEYS = {
     "Condition": "conditions",
     "Procedure": "procedures",
     "ServiceRequest": "serviceRequests",
+    "ImagingStudy": "imagingStudies",
+    "DiagnosticReport": "diagnosticReports",
 }
 USER_ID = "Practitioner/cds-replay"
 

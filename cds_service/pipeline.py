@@ -92,10 +92,11 @@ class HookPipeline:
         mark = timings.measure("fetch", mark)
         findings = find_patient_findings(history, self._knowledge)
         mark = timings.measure("findings", mark)
+        today = self._settings.today()
         decisions = tuple(
             decision
             for draft in drafts
-            if (decision := decide(findings, draft.classified, self._knowledge)) is not None
+            if (decision := decide(findings, draft.classified, self._knowledge, today)) is not None
         )
         mark = timings.measure("decision", mark)
         response = self._renderer.render(

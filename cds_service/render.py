@@ -28,11 +28,14 @@ from cds_service.cdshooks.response import (
 from cds_service.decision.model import (
     Category,
     Contrast,
+    Evidence,
     Modality,
     OrderDecision,
     SpineRegion,
     Study,
 )
+from cds_service.decision.model import Suggestion as DecidedSuggestion
+from cds_service.decision.suggestions import ADJACENT_LEVEL_FRACTURE
 from cds_service.knowledge.labels import REGION_ORDER, study_label
 from cds_service.knowledge.model import CPT, LOINC, CardWording, Knowledge, Variant
 
@@ -84,8 +87,8 @@ class Renderer:
         variant = self._knowledge.variants[decision.guidance]
         fields = self._template_fields(decision, variant)
         suggestions = tuple(
-            self._suggestion(decision, s.study, s.label, s.is_recommended, draft, hook_request)
-            for s in decision.suggestions
+            self._suggestion(decision, suggestion, draft, hook_request)
+            for suggestion in decision.suggestions
         )
         return Card(
             uuid=self._new_uuid(),
@@ -98,7 +101,7 @@ class Renderer:
                 topic=Coding(self.topic_system, decision.topic.value, _topic_display(decision)),
             ),
             suggestions=suggestions,
-            selection_behavior=SelectionBehavior.AT_MOST_ONE if suggestions else None,
+            selection_behavior=_selection_behavior(decision),
             override_reasons=tuple(
                 Coding(self.override_system, reason.code, reason.display)
                 for reason in text.override_reasons
@@ -120,12 +123,14 @@ class Renderer:
             "radiation": decision.radiation_level,
             "variant": variant.title,
             "acr_topic": variant.acr_topic,
+            "lookback_days": str(decision.lookback_days or self._knowledge.mri_lookback_days),
         }
 
     def _suggested_label(self, decision: OrderDecision, variant: Variant) -> str:
         if decision.suggestions:
-            return next(s.label for s in decision.suggestions if s.is_recommended)
-        modality, contrast = variant.preferred[0]
+            chosen = [s for s in decision.suggestions if s.is_recommended]
+            return (chosen or list(decision.suggestions))[0].label
+        modality, contrast = decision.advised_study or variant.preferred[0]
         return study_label(Study(modality, contrast), self._wording)
 
     def _detail(self, decision: OrderDecision, variant: Variant, opening: str) -> str:
@@ -133,13 +138,10 @@ class Renderer:
         parts = [opening.strip()]
         if decision.advice_without_order:
             parts.append(headings["no_region"])
+        parts.extend(self._requirement(name, decision) for name in decision.requirements)
         if decision.evidence:
             lines = [f"**{headings['why']}**"]
-            for evidence in decision.evidence:
-                label = self._wording.evidence_labels[evidence.kind.value]
-                when = f" ({evidence.date[:10]})" if evidence.date else ""
-                levels = f", level {', '.join(evidence.levels)}" if evidence.levels else ""
-                lines.append(f"- {label}: {evidence.display}{levels}{when}")
+            lines.extend(f"- {self._evidence_line(evidence)}" for evidence in decision.evidence)
             parts.append("\n".join(lines))
         if decision.pitfalls:
             lines = [f"**{headings['pitfalls']}**"]
@@ -152,23 +154,55 @@ class Renderer:
         parts.append(f"**{headings['sources']}** {citation}")
         return "\n\n".join(parts)
 
+    def _evidence_line(self, evidence: Evidence) -> str:
+        label = self._wording.evidence_labels[evidence.kind.value]
+        levels = f", level {', '.join(evidence.levels)}" if evidence.levels else ""
+        notes = [evidence.date[:10]] if evidence.date else []
+        notes.extend(self._wording.qualifier_labels[q] for q in evidence.qualifiers)
+        when = f" ({'; '.join(notes)})" if notes else ""
+        return f"{label}: {evidence.display}{levels}{when}"
+
+    def _requirement(self, name: str, decision: OrderDecision) -> str:
+        regions = [
+            self._wording.region_labels[region]
+            for region in REGION_ORDER
+            if region in decision.deficit_regions
+        ]
+        return self._wording.requirements[name].format(deficit_regions=" and ".join(regions))
+
     def _pitfall(self, pitfall: str, decision: OrderDecision) -> str:
-        return self._wording.pitfalls[pitfall].format(
+        text = self._wording.pitfalls[pitfall].format(
             treated_levels=", ".join(decision.treated_levels),
             adjacent_levels=" and ".join(decision.adjacent_levels),
         )
+        if pitfall == ADJACENT_LEVEL_FRACTURE and decision.adjacent_levels:
+            text += self._adjacent_coverage(decision)
+        return text
+
+    def _adjacent_coverage(self, decision: OrderDecision) -> str:
+        """Whether the ordered study images the adjacent levels; unsaid when the order names
+        no region (it cannot be known) or is not imaging (augmentation)."""
+        coverage = self._wording.adjacent_coverage
+        if decision.uncovered_levels:
+            levels = " and ".join(decision.uncovered_levels)
+            return " " + coverage["uncovered"].format(uncovered_levels=levels)
+        study = decision.order.study
+        imaging = study is not None and study.modality is not Modality.VERTEBRAL_AUGMENTATION
+        if imaging and (study.regions or study.whole_body):
+            return " " + coverage["covered"].format(uncovered_levels="")
+        return ""
 
     # -- suggestions ---------------------------------------------------------------------
 
     def _suggestion(
         self,
         decision: OrderDecision,
-        study: Study,
-        label: str,
-        is_recommended: bool,
+        suggestion: DecidedSuggestion,
         draft: dict[str, Any],
         hook_request: HookRequest,
     ) -> Suggestion:
+        """A replacement deletes the draft and creates the study; an addition (a new deficit
+        in a region the draft does not image) only creates it."""
         delete = Action(
             type=ActionType.DELETE,
             description=f"Remove the draft order: {decision.order.display}",
@@ -180,13 +214,13 @@ class Renderer:
                 description=f"Order {study_label(single, self._wording)}",
                 resource=self._service_request(single, draft, hook_request),
             )
-            for single in _one_study_per_region(study)
+            for single in _one_study_per_region(suggestion.study)
         )
         return Suggestion(
-            label=label,
+            label=suggestion.label,
             uuid=self._new_uuid(),
-            actions=(delete, *creates),
-            is_recommended=True if is_recommended else None,
+            actions=creates if suggestion.adds else (delete, *creates),
+            is_recommended=True if suggestion.is_recommended else None,
         )
 
     def _service_request(
@@ -248,6 +282,15 @@ class Renderer:
             description=f"ACR appropriateness of {decision.order.display}: {category}",
             resource=rated,
         )
+
+
+def _selection_behavior(decision: OrderDecision) -> SelectionBehavior | None:
+    """One replacement at most; an added MRI can be taken with a replacement (any)."""
+    if not decision.suggestions:
+        return None
+    if any(suggestion.adds for suggestion in decision.suggestions):
+        return SelectionBehavior.ANY
+    return SelectionBehavior.AT_MOST_ONE
 
 
 def _topic_display(decision: OrderDecision) -> str:

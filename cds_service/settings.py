@@ -6,6 +6,7 @@ the README's configuration table lists the same names, defaults and meanings.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -34,6 +35,12 @@ class Settings:
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
     jwt_leeway_seconds: int = 60
     log_level: str = "INFO"
+    # "Today" for look-backs when a draft order has no authoredOn; None = the UTC date of the
+    # call. Fixed only to replay fixtures deterministically (tests, cds-replay), never in use.
+    reference_date: dt.date | None = None
+
+    def today(self) -> dt.date:
+        return self.reference_date or dt.datetime.now(dt.UTC).date()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +108,7 @@ _ENV = {
     "CDS_JWT_ALGORITHMS": ("jwt_algorithms", _csv),
     "CDS_JWT_LEEWAY": ("jwt_leeway_seconds", int),
     "CDS_LOG_LEVEL": ("log_level", str.upper),
+    "CDS_REFERENCE_DATE": ("reference_date", dt.date.fromisoformat),
 }
 _PARSERS = {name: parse for name, (_, parse) in _ENV.items()}
 _FIELD_BY_ENV = {name: field_name for name, (field_name, _) in _ENV.items()}

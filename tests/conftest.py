@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -12,6 +13,9 @@ from cds_service.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "fixtures"
+# "Today" of every fixture (CDS_REFERENCE_DATE): draft orders without authoredOn count their
+# look-backs from it, so golden answers do not change with the calendar.
+REFERENCE_DATE = dt.date(2026, 12, 3)
 # shared/ sits beside the project checkout (as in CI); tests that need it say so.
 SHARED = REPO_ROOT.parent / "shared"
 EXAMPLES = SHARED / "cds-hooks-examples"
@@ -28,7 +32,7 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def app(database_url: str):
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=database_url, reference_date=REFERENCE_DATE)
     return create_app(settings)
 
 

@@ -5,7 +5,7 @@ models and the frozen Knowledge in, plain frozen decisions out.
 """
 
 from cds_service.decision.findings import find_patient_findings
-from cds_service.decision.guidance import choose_guidance, decide
+from cds_service.decision.guidance import applicable_guidance, decide
 from cds_service.decision.orders import classify_order
 
-__all__ = ["choose_guidance", "classify_order", "decide", "find_patient_findings"]
+__all__ = ["applicable_guidance", "classify_order", "decide", "find_patient_findings"]

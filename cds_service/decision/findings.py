@@ -1,22 +1,29 @@
 """What the patient's record says, in the terms the ACR guidance asks about.
 
-Findings come from Conditions, Procedures and ServiceRequests (issue 3 §1). The value sets are
-data (`cards/`); this module only decides which resources may count and what each one proves.
+Findings come from Conditions (problem list and encounter diagnoses), Procedures, completed
+ServiceRequests, ImagingStudy and DiagnosticReport (issue 3 §1, issue 14 §1). The value sets
+are data (`cards/`); this module only decides which resources may count and what each one
+proves. Each finding keeps where it was written, its date and its clinical status. A
+Condition whose code the service does not know still counts when its words clearly name a red
+flag (text_flags.py): an unknown code never silently becomes "no red flag".
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cds_service.decision.imaging_history import spine_mri_evidence
 from cds_service.decision.levels import regions_of_levels, vertebral_levels
 from cds_service.decision.model import (
     Evidence,
     FindingKind,
+    FindingSource,
     Modality,
     PatientFindings,
     PatientHistory,
     SpineRegion,
 )
+from cds_service.decision.order_flags import severe_deficit_words
 from cds_service.decision.record import (
     codings,
     concept_texts,
@@ -27,6 +34,7 @@ from cds_service.decision.record import (
     reference_to,
     status_code,
 )
+from cds_service.decision.text_flags import red_flags_in_text
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import CodeEntry, Knowledge
@@ -40,6 +48,10 @@ _NOT_PERFORMED = frozenset({"entered-in-error", "not-done"})
 # a fracture or a malignancy counts in any status: ACR asks for their *history* (VCF V2, V3).
 _CURRENT = frozenset({"active", "recurrence", "relapse"})
 
+# Only suspected, not confirmed (FHIR R4 condition-ver-status): still a red flag for the
+# choice of study, marked "suspected" on the card.
+_SUSPECTED = frozenset({"provisional", "differential", "unconfirmed"})
+
 # Which value set proves which finding from a Condition, and whether a past one still counts.
 _CONDITION_FINDINGS = (
     (FindingKind.PRIOR_VCF, "prior_vcf", True),
@@ -47,6 +59,14 @@ _CONDITION_FINDINGS = (
     (FindingKind.NEUROLOGIC_DEFICIT, "neurologic_deficit", False),
     (FindingKind.INFECTION, "infection", False),
 )
+# Red flags a Condition's words can prove when no code of it did.
+_TEXT_FLAG_KINDS = frozenset(
+    {FindingKind.MALIGNANCY, FindingKind.NEUROLOGIC_DEFICIT, FindingKind.INFECTION}
+)
+_CATEGORY_SOURCES = {
+    "problem-list-item": FindingSource.PROBLEM_LIST,
+    "encounter-diagnosis": FindingSource.ENCOUNTER_DIAGNOSIS,
+}
 
 
 def find_patient_findings(history: PatientHistory, knowledge: Knowledge) -> PatientFindings:
@@ -60,15 +80,24 @@ def find_patient_findings(history: PatientHistory, knowledge: Knowledge) -> Pati
     for request in history.service_requests:
         for evidence in _completed_request_findings(request, knowledge):
             found[evidence.kind].append(evidence)
+    found[FindingKind.SPINE_MRI].extend(spine_mri_evidence(history, knowledge))
     return PatientFindings(**{kind.value: tuple(items) for kind, items in found.items()})
 
 
 def _condition_findings(condition: Any, knowledge: Knowledge) -> list[Evidence]:
-    if status_code(getattr(condition, "verificationStatus", None)) in _NOT_TRUE:
+    verification = status_code(getattr(condition, "verificationStatus", None))
+    if verification in _NOT_TRUE:
         return []
     clinical_status = status_code(getattr(condition, "clinicalStatus", None))
     is_current = clinical_status is None or clinical_status in _CURRENT
     code = getattr(condition, "code", None)
+    recorded = {
+        "date": _condition_date(condition),
+        "reference": reference_to("Condition", condition),
+        "source": _condition_source(condition),
+        "clinical_status": clinical_status,
+        "suspected": verification in _SUSPECTED,
+    }
     found = []
     for kind, value_set_id, history_counts in _CONDITION_FINDINGS:
         if not (history_counts or is_current):
@@ -77,16 +106,55 @@ def _condition_findings(condition: Any, knowledge: Knowledge) -> list[Evidence]:
         if match is None:
             continue
         coding, entry = match
+        display = _display(coding, code, entry)
         found.append(
             Evidence(
                 kind=kind,
-                display=_display(coding, code, entry),
-                date=_condition_date(condition),
-                reference=reference_to("Condition", condition),
+                display=display,
                 regions=_entry_regions(entry) | _body_site_regions(condition),
+                severe=kind is FindingKind.NEUROLOGIC_DEFICIT
+                and severe_deficit_words(display, knowledge),
+                **recorded,
             )
         )
+    found.extend(_text_findings(condition, knowledge, {e.kind for e in found}, recorded))
     return found
+
+
+def _text_findings(
+    condition: Any, knowledge: Knowledge, coded: set[FindingKind], recorded: dict[str, Any]
+) -> list[Evidence]:
+    """Red flags named by the Condition's words when none of its codes named them. A past
+    deficit or infection (resolved) is not a current concern; a past cancer still counts."""
+    clinical_status = recorded["clinical_status"]
+    is_current = clinical_status is None or clinical_status in _CURRENT
+    found: list[Evidence] = []
+    for text in concept_texts(getattr(condition, "code", None)):
+        for flag in red_flags_in_text(text, knowledge.text_patterns):
+            if flag.kind in coded or flag.kind not in _TEXT_FLAG_KINDS:
+                continue
+            if flag.kind is not FindingKind.MALIGNANCY and not is_current:
+                continue
+            coded.add(flag.kind)
+            found.append(
+                Evidence(
+                    kind=flag.kind,
+                    display=text,
+                    regions=flag.regions | _body_site_regions(condition),
+                    severe=flag.severe,
+                    **{**recorded, "suspected": recorded["suspected"] or flag.suspected},
+                )
+            )
+    return found
+
+
+def _condition_source(condition: Any) -> FindingSource:
+    for category in getattr(condition, "category", None) or ():
+        for coding in codings(category):
+            source = _CATEGORY_SOURCES.get(getattr(coding, "code", None))
+            if source is not None:
+                return source
+    return FindingSource.CONDITION
 
 
 def _procedure_findings(procedure: Any, knowledge: Knowledge) -> list[Evidence]:
@@ -98,11 +166,11 @@ def _procedure_findings(procedure: Any, knowledge: Knowledge) -> list[Evidence]:
     )
     reference = reference_to("Procedure", procedure)
     found = []
-    augmentation = _augmentation(procedure, knowledge, date, reference)
+    augmentation = _augmentation(procedure, knowledge, date, reference, FindingSource.PROCEDURE)
     if augmentation is not None:
         found.append(augmentation)
     if status == "completed":
-        mri = _spine_mri(procedure, knowledge, date, reference)
+        mri = _spine_mri(procedure, knowledge, date, reference, FindingSource.PROCEDURE)
         if mri is not None:
             found.append(mri)
     return found
@@ -114,23 +182,31 @@ def _completed_request_findings(request: Any, knowledge: Knowledge) -> list[Evid
         return []
     date = fhir_date_text(getattr(request, "authoredOn", None))
     reference = reference_to("ServiceRequest", request)
+    source = FindingSource.PRIOR_ORDER
     candidates = (
-        _augmentation(request, knowledge, date, reference),
-        _spine_mri(request, knowledge, date, reference),
+        _augmentation(request, knowledge, date, reference, source),
+        _spine_mri(request, knowledge, date, reference, source),
     )
     return [evidence for evidence in candidates if evidence is not None]
 
 
 def _augmentation(
-    resource: Any, knowledge: Knowledge, date: str | None, reference: str | None
+    resource: Any,
+    knowledge: Knowledge,
+    date: str | None,
+    reference: str | None,
+    source: FindingSource,
 ) -> Evidence | None:
-    """Vertebroplasty/kyphoplasty: implies a treated VCF; keeps the treated level(s)."""
+    """Vertebroplasty/kyphoplasty: implies a treated VCF; keeps the treated level(s), read
+    from bodySite, else from the code's words and the notes ("Kyphoplasty L2")."""
     code = getattr(resource, "code", None)
     match = first_match(knowledge.value_sets.get("vertebral_augmentation"), [code])
     if match is None:
         return None
     coding, entry = match
-    levels = vertebral_levels(_body_site_texts(resource))
+    levels = vertebral_levels(_body_site_texts(resource)) or vertebral_levels(
+        [*concept_texts(code), *_note_texts(resource)]
+    )
     return Evidence(
         kind=FindingKind.VERTEBRAL_AUGMENTATION,
         display=_display(coding, code, entry),
@@ -138,11 +214,16 @@ def _augmentation(
         reference=reference,
         levels=levels,
         regions=_entry_regions(entry) | regions_of_levels(levels),
+        source=source,
     )
 
 
 def _spine_mri(
-    resource: Any, knowledge: Knowledge, date: str | None, reference: str | None
+    resource: Any,
+    knowledge: Knowledge,
+    date: str | None,
+    reference: str | None,
+    source: FindingSource,
 ) -> Evidence | None:
     code = getattr(resource, "code", None)
     for coding, orderable in orderables_in(code, knowledge.orderables):
@@ -155,6 +236,7 @@ def _spine_mri(
                 date=date,
                 reference=reference,
                 regions=orderable.study.regions,
+                source=source,
             )
     return None
 
@@ -188,6 +270,14 @@ def _body_site_texts(resource: Any) -> list[str]:
             if isinstance(code := getattr(coding, "code", None), str)
         )
     return texts
+
+
+def _note_texts(resource: Any) -> list[str]:
+    return [
+        text.strip()
+        for note in getattr(resource, "note", None) or ()
+        if isinstance(text := getattr(note, "text", None), str) and text.strip()
+    ]
 
 
 def _body_site_regions(resource: Any) -> frozenset[SpineRegion]:

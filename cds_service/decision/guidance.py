@@ -1,17 +1,28 @@
-"""Which ACR guidance applies, how it rates the draft order, and what the card is about.
+"""How the ACR guidance rates a draft imaging order when red flags combine (issue 14 §2).
 
-Precedence (issue 3 §3): a known malignancy (VCF Variant 2: pathologic fracture must be
-excluded) before a neurologic deficit (Low Back Pain V4 / Myelopathy: MRI first) before a
-concern for infection (LBP V7 / Thoracic Back Pain V5) before the plain history of VCF
-(VCF Variant 3, new back pain after one or more VCFs).
+Every red flag adds a requirement; none hides another:
+
+- a new neurologic deficit asks for MRI of the symptomatic region (ACR Low Back Pain V4 /
+  Myelopathy) and immediate spine surgery / interventional radiology consultation (seed);
+- a known or suspected cancer or spinal infection makes IV contrast acceptable, MRI without
+  and with contrast the best-rated study (VCF V2 9; LBP V7 / Thoracic Back Pain V5 9): no
+  card then warns against contrast or offers a swap that removes it;
+- without red flags, ACR VCF Variant 3 (new back pain after one or more VCFs) applies.
+
+The variants that apply rate the order; the lowest category decides (ties: deficit before
+infection before cancer) and is the rating the EHR receives. A card says "usually
+appropriate" only when the order gives every red flag what it asks for.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cds_service.decision.levels import adjacent_levels
+from cds_service.decision.augmentation import before_augmentation
+from cds_service.decision.levels import adjacent_levels, regions_of_levels
 from cds_service.decision.model import (
     Category,
     ClassifiedOrder,
@@ -24,22 +35,33 @@ from cds_service.decision.model import (
     PatientFindings,
     SpineRegion,
     Study,
+    Suggestion,
     Topic,
 )
-from cds_service.decision.recency import recent_spine_mri
-from cds_service.decision.suggestions import make_suggestions, pitfalls_for, suggestion_regions
+from cds_service.decision.record import calendar_day
+from cds_service.decision.red_flags import RedFlags, collect_red_flags
+from cds_service.decision.suggestions import (
+    make_suggestions,
+    pitfalls_for,
+    requirements_for,
+    suggestion_regions,
+)
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import Knowledge, Rating, Variant
 
-_PRECEDENCE = (
-    (Guidance.MALIGNANCY, "malignancy"),
-    (Guidance.NEUROLOGIC_DEFICIT, "neurologic_deficit"),
-    (Guidance.INFECTION, "infection"),
-)
 _ALL_REGIONS = frozenset(SpineRegion)
-_CROSS_SECTIONAL = (Modality.CT, Modality.MRI)
 _IV_CONTRAST = frozenset({Contrast.WITH, Contrast.WITHOUT_AND_WITH})
+# The order a tie between variants is broken in: the most urgent requirement decides.
+_URGENCY = (Guidance.NEUROLOGIC_DEFICIT, Guidance.INFECTION, Guidance.MALIGNANCY)
+_RANK = {
+    Category.USUALLY_NOT_APPROPRIATE: 0,
+    Category.NOT_RATED: 1,
+    Category.MAY_BE_APPROPRIATE: 2,
+    Category.USUALLY_APPROPRIATE: 3,
+}
+MRI_WITHOUT = (Modality.MRI, Contrast.WITHOUT)
+MRI_WITHOUT_AND_WITH = (Modality.MRI, Contrast.WITHOUT_AND_WITH)
 
 
 @dataclass(frozen=True)
@@ -47,30 +69,40 @@ class _Advice:
     topic: Topic
     indicator: Indicator
     wanted: tuple[tuple[Modality, Contrast], ...] = ()  # first one recommended
+    optional: bool = False  # the order is acceptable: suggestions are offered, not urged
 
 
-def choose_guidance(findings: PatientFindings) -> Guidance:
-    for guidance, finding in _PRECEDENCE:
-        if getattr(findings, finding):
-            return guidance
-    return Guidance.PRIOR_VCF
+def applicable_guidance(flags: RedFlags) -> tuple[Guidance, ...]:
+    """The variants that apply to the order: one per red flag, or VCF Variant 3 without any."""
+    applicable = []
+    if flags.deficit_here:
+        applicable.append(Guidance.NEUROLOGIC_DEFICIT)
+    if flags.infection:
+        applicable.append(Guidance.INFECTION)
+    if flags.malignancy:
+        applicable.append(Guidance.MALIGNANCY)
+    return tuple(applicable) or (Guidance.PRIOR_VCF,)
 
 
 def decide(
-    findings: PatientFindings, order: ClassifiedOrder, knowledge: Knowledge
+    findings: PatientFindings,
+    order: ClassifiedOrder,
+    knowledge: Knowledge,
+    today: dt.date,
 ) -> OrderDecision | None:
-    """One decision for one draft order; None when the order or the patient is out of scope."""
+    """One decision for one draft order; None when the order or the patient is out of scope.
+
+    `today` is the day of the hook call: the look-backs count from the order's authoredOn,
+    or from today when the draft has none (common on order-select)."""
     study = order.study
     # DXA is not back-pain imaging and ACR does not rate it in these variants.
     if study is None or study.modality is Modality.DXA or not findings.has_vcf_history:
         return None
-    guidance = choose_guidance(findings)
-    variant = knowledge.variants.get(guidance)
-    if variant is None:
-        return None
+    reference_day = calendar_day(order.authored_on) or today
+    flags = collect_red_flags(findings, order, reference_day, knowledge.new_deficit_days)
     if study.modality is Modality.VERTEBRAL_AUGMENTATION:
-        return _before_augmentation(findings, order, study, knowledge, guidance, variant)
-    return _rate_imaging(findings, order, study, knowledge, guidance, variant)
+        return before_augmentation(findings, order, study, knowledge, flags, reference_day)
+    return _rate_imaging(findings, order, study, knowledge, flags)
 
 
 def _rate_imaging(
@@ -78,14 +110,24 @@ def _rate_imaging(
     order: ClassifiedOrder,
     study: Study,
     knowledge: Knowledge,
-    guidance: Guidance,
-    variant: Variant,
-) -> OrderDecision:
-    rating = variant.rate(study.modality, study.contrast)
+    flags: RedFlags,
+) -> OrderDecision | None:
+    guidance, variant, rating = _deciding_variant(study, flags, knowledge)
+    if variant is None:
+        return None
     category = rating.category if rating is not None else Category.NOT_RATED
-    advice = _ADVISERS[guidance](study, category, variant)
-    regions = suggestion_regions(order, findings)
-    suggestions = make_suggestions(advice.wanted, regions, study, knowledge) if regions else ()
+    advice = _advise(study, category, flags, variant)
+    regions = suggestion_regions(order, findings, flags)
+    if advice.topic is Topic.USUALLY_APPROPRIATE and _narrower_ct(study, regions):
+        # CT of the whole spine for regional pain: ☢☢☢☢ where one region is ☢☢☢ (R8).
+        advice = _Advice(
+            Topic.BETTER_INITIAL_STUDY, Indicator.INFO, ((study.modality, study.contrast),)
+        )
+    suggestions = make_suggestions(advice.wanted, regions, study, knowledge, advice.optional)
+    if flags.deficit_elsewhere:
+        advice, suggestions = _add_deficit_elsewhere(advice, suggestions, study, flags, knowledge)
+    treated = findings.treated_levels
+    adjacent = adjacent_levels(treated)
     return OrderDecision(
         order=order,
         guidance=guidance,
@@ -95,55 +137,97 @@ def _rate_imaging(
         indicator=advice.indicator,
         radiation_level=_radiation_level(rating, study),
         suggestions=suggestions,
-        evidence=_evidence(findings, guidance),
-        pitfalls=pitfalls_for(guidance, advice.topic, study, suggestions, findings),
-        treated_levels=findings.treated_levels,
-        adjacent_levels=adjacent_levels(findings.treated_levels),
+        evidence=_evidence(findings, flags),
+        pitfalls=pitfalls_for(advice.topic, study, suggestions, findings, flags),
+        treated_levels=treated,
+        adjacent_levels=adjacent,
         advice_without_order=bool(advice.wanted) and not regions,
+        requirements=requirements_for(advice.topic, study, flags),
+        uncovered_levels=_uncovered(adjacent, study),
+        deficit_regions=flags.deficit_regions_elsewhere,
+        advised_study=advice.wanted[0] if advice.wanted else None,
     )
 
 
-def _before_augmentation(
-    findings: PatientFindings,
-    order: ClassifiedOrder,
-    study: Study,
-    knowledge: Knowledge,
-    guidance: Guidance,
-    variant: Variant,
-) -> OrderDecision | None:
-    """Vertebroplasty/kyphoplasty helps acute fractures with marrow edema, which only MRI shows
-    (knowledge pack §3 R3, R4; seed FAQ "is an MRI still needed before treatment?")."""
-    regions = suggestion_regions(order, findings)
-    recent = recent_spine_mri(
-        findings.spine_mri, order.authored_on, knowledge.mri_lookback_days, regions
+def _deciding_variant(
+    study: Study, flags: RedFlags, knowledge: Knowledge
+) -> tuple[Guidance, Variant | None, Rating | None]:
+    """Rate the order in every applicable variant; the lowest category decides."""
+    rated = []
+    for guidance in applicable_guidance(flags):
+        variant = knowledge.variants.get(guidance)
+        if variant is not None:
+            rated.append((guidance, variant, variant.rate(study.modality, study.contrast)))
+    if not rated:
+        return Guidance.PRIOR_VCF, None, None
+    return min(rated, key=lambda item: (_rank(item[2]), _urgency(item[0])))
+
+
+def _rank(rating: Rating | None) -> int:
+    return _RANK[rating.category if rating is not None else Category.NOT_RATED]
+
+
+def _urgency(guidance: Guidance) -> int:
+    return _URGENCY.index(guidance) if guidance in _URGENCY else len(_URGENCY)
+
+
+def _advise(study: Study, category: Category, flags: RedFlags, variant: Variant) -> _Advice:
+    if flags.deficit_here:
+        return _new_deficit(study, flags)
+    if flags.infection:
+        return _contrast_indicated(study, category, Topic.SPINAL_INFECTION_CONCERN, flags)
+    if flags.malignancy:
+        return _contrast_indicated(study, category, Topic.PATHOLOGIC_FRACTURE_CONCERN, flags)
+    return _prior_vcf(study, category, variant)
+
+
+def _new_deficit(study: Study, flags: RedFlags) -> _Advice:
+    """LBP V4 / Myelopathy: MRI of the symptomatic region, whatever else is on record (R9);
+    with cancer or infection, with contrast as well. CT cannot show the cord."""
+    indicator = Indicator.CRITICAL if flags.severe_deficit else Indicator.WARNING
+    wanted = _mri_wanted(study, flags)
+    if study.modality is Modality.MRI and study.contrast in (
+        Contrast.WITHOUT,
+        Contrast.WITHOUT_AND_WITH,
+    ):
+        # The right study: what is left to ask for is the consultation (seed).
+        return _Advice(Topic.URGENT_SPINE_CONSULTATION, indicator, wanted, optional=True)
+    return _Advice(Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT, indicator, wanted)
+
+
+def _mri_wanted(study: Study, flags: RedFlags) -> tuple[tuple[Modality, Contrast], ...]:
+    """MRI without contrast for a deficit; without and with first when cancer or infection
+    is known or suspected, and never a study that drops contrast the order has."""
+    if not flags.contrast_acceptable:
+        return (MRI_WITHOUT,)
+    if study.contrast in _IV_CONTRAST:
+        return (MRI_WITHOUT_AND_WITH,)
+    return (MRI_WITHOUT_AND_WITH, MRI_WITHOUT)
+
+
+def _contrast_indicated(study: Study, category: Category, topic: Topic, flags: RedFlags) -> _Advice:
+    """Cancer (VCF V2) or infection (LBP V7 / Thoracic V5): MRI without and with IV contrast
+    is rated 9. An order rated Usually Appropriate is not called wrong; contrast is never
+    warned against."""
+    if (study.modality, study.contrast) == MRI_WITHOUT_AND_WITH:
+        return _Advice(Topic.USUALLY_APPROPRIATE, Indicator.INFO)
+    wanted = _mri_wanted(study, flags)
+    if category is Category.USUALLY_APPROPRIATE:
+        # Cancer alone: CT/MRI without contrast are rated 7 and stay acceptable, the better
+        # study is offered. A suspected infection (abscess) is what contrast is for: urged.
+        optional = topic is Topic.PATHOLOGIC_FRACTURE_CONCERN
+        return _Advice(topic, Indicator.INFO, wanted[:1], optional=optional)
+    urgent = category is Category.USUALLY_NOT_APPROPRIATE or (
+        bool(flags.infection) and study.modality is not Modality.MRI
     )
-    if recent:
-        return None
-    wanted = ((Modality.MRI, Contrast.WITHOUT),)
-    suggestions = make_suggestions(wanted, regions, study, knowledge) if regions else ()
-    topic = Topic.MRI_BEFORE_AUGMENTATION
-    return OrderDecision(
-        order=order,
-        guidance=guidance,
-        variant_id=variant.id,
-        category=Category.NOT_RATED,
-        topic=topic,
-        indicator=Indicator.WARNING,
-        radiation_level="",
-        suggestions=suggestions,
-        evidence=_evidence(findings, guidance) + findings.spine_mri,
-        pitfalls=pitfalls_for(guidance, topic, study, suggestions, findings),
-        treated_levels=findings.treated_levels,
-        adjacent_levels=adjacent_levels(findings.treated_levels),
-        advice_without_order=not regions,
-    )
+    return _Advice(topic, Indicator.WARNING if urgent else Indicator.INFO, wanted)
 
 
 def _prior_vcf(study: Study, category: Category, variant: Variant) -> _Advice:
     """VCF Variant 3: CT or MRI without IV contrast; contrast Usually Not Appropriate (R1, R7)."""
     if category is Category.USUALLY_APPROPRIATE:
         return _Advice(Topic.USUALLY_APPROPRIATE, Indicator.INFO)
-    if study.modality in _CROSS_SECTIONAL:
+    if study.modality in (Modality.CT, Modality.MRI):
         same = study.modality
         other = Modality.MRI if same is Modality.CT else Modality.CT
         if study.contrast in _IV_CONTRAST:
@@ -161,39 +245,33 @@ def _prior_vcf(study: Study, category: Category, variant: Variant) -> _Advice:
     )
 
 
-def _malignancy(study: Study, category: Category, variant: Variant) -> _Advice:
-    """VCF Variant 2: MRI without and with IV contrast characterises a pathologic fracture."""
-    if category is Category.USUALLY_APPROPRIATE:
-        return _Advice(Topic.USUALLY_APPROPRIATE, Indicator.INFO)
-    return _Advice(
-        Topic.PATHOLOGIC_FRACTURE_CONCERN,
-        _warning_if_not_appropriate(category),
-        variant.preferred,
+def _add_deficit_elsewhere(
+    advice: _Advice,
+    suggestions: tuple[Suggestion, ...],
+    study: Study,
+    flags: RedFlags,
+    knowledge: Knowledge,
+) -> tuple[_Advice, tuple[Suggestion, ...]]:
+    """A new deficit in a region the order does not image: the card becomes about the
+    deficit and adds an MRI of that region; the order's own advice stays in its suggestions."""
+    regions = flags.deficit_regions_elsewhere
+    added = make_suggestions(
+        _mri_wanted(Study(Modality.MRI, Contrast.WITHOUT), flags)[:1],
+        regions,
+        study,
+        knowledge,
+        adds=True,
     )
+    indicator = Indicator.CRITICAL if flags.severe_deficit else Indicator.WARNING
+    demoted = tuple(dataclasses.replace(s, is_recommended=False) for s in suggestions)
+    deficit_advice = _Advice(Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT, indicator, advice.wanted)
+    return deficit_advice, added + demoted
 
 
-def _neurologic_deficit(study: Study, category: Category, variant: Variant) -> _Advice:
-    """LBP V4 / Myelopathy: MRI without IV contrast of the symptomatic region first (R9)."""
-    if category is Category.USUALLY_APPROPRIATE:
-        return _Advice(Topic.USUALLY_APPROPRIATE, Indicator.INFO)
-    return _Advice(Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT, Indicator.WARNING, variant.preferred)
-
-
-def _infection(study: Study, category: Category, variant: Variant) -> _Advice:
-    """LBP V7 / Thoracic V5: IV contrast is acceptable here, so never "contrast not indicated"."""
-    if category is Category.USUALLY_APPROPRIATE:
-        return _Advice(Topic.USUALLY_APPROPRIATE, Indicator.INFO)
-    return _Advice(
-        Topic.BETTER_INITIAL_STUDY, _warning_if_not_appropriate(category), variant.preferred
+def _narrower_ct(study: Study, regions: frozenset[SpineRegion]) -> bool:
+    return (
+        study.modality is Modality.CT and study.regions == _ALL_REGIONS and regions < _ALL_REGIONS
     )
-
-
-_ADVISERS = {
-    Guidance.PRIOR_VCF: _prior_vcf,
-    Guidance.MALIGNANCY: _malignancy,
-    Guidance.NEUROLOGIC_DEFICIT: _neurologic_deficit,
-    Guidance.INFECTION: _infection,
-}
 
 
 def _warning_if_not_appropriate(category: Category) -> Indicator:
@@ -211,8 +289,14 @@ def _radiation_level(rating: Rating | None, study: Study) -> str:
     return rating.radiation_level
 
 
-def _evidence(findings: PatientFindings, guidance: Guidance) -> tuple[Evidence, ...]:
-    """The VCF history always; the finding that chose the guidance when it was not VCF alone."""
-    finding = dict(_PRECEDENCE).get(guidance)
-    chosen: tuple[Evidence, ...] = getattr(findings, finding) if finding else ()
-    return findings.prior_vcf + findings.vertebral_augmentation + chosen
+def _evidence(findings: PatientFindings, flags: RedFlags) -> tuple[Evidence, ...]:
+    """The VCF history, then every red flag (all of them drove the advice)."""
+    return findings.prior_vcf + findings.vertebral_augmentation + flags.evidence()
+
+
+def _uncovered(adjacent: tuple[str, ...], study: Study) -> tuple[str, ...]:
+    """Adjacent levels in a spine region the order does not image (L1 treated, lumbar CT
+    ordered: T12 is outside it)."""
+    if not study.regions or study.whole_body:
+        return ()
+    return tuple(level for level in adjacent if not regions_of_levels([level]) <= study.regions)

@@ -29,6 +29,7 @@ from cds_service.decision.levels import regions_of_levels, vertebral_levels
 from cds_service.decision.model import (
     Evidence,
     FindingKind,
+    FindingSource,
     Modality,
     PatientHistory,
     SpineRegion,
@@ -121,6 +122,7 @@ def _study_evidence(study: Any, knowledge: Knowledge) -> Evidence | None:
         reference=reference_to("ImagingStudy", study),
         levels=tuple(levels),
         regions=frozenset(regions) | regions_of_levels(levels),
+        source=FindingSource.IMAGING_STUDY,
     )
 
 
@@ -210,6 +212,7 @@ def _report_evidence(report: Any, knowledge: Knowledge) -> Evidence | None:
         date=_report_date(report),
         reference=reference_to("DiagnosticReport", report),
         regions=frozenset(regions),
+        source=FindingSource.DIAGNOSTIC_REPORT,
     )
 
 

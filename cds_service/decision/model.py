@@ -62,6 +62,9 @@ class Topic(enum.StrEnum):
     MRI_PREFERRED_NEUROLOGIC_DEFICIT = "mri-preferred-neurologic-deficit"
     PATHOLOGIC_FRACTURE_CONCERN = "pathologic-fracture-concern"
     MRI_BEFORE_AUGMENTATION = "mri-before-augmentation"
+    SPINAL_INFECTION_CONCERN = "spinal-infection-concern"
+    URGENT_SPINE_CONSULTATION = "urgent-spine-consultation"
+    AUGMENTATION_CONTRAINDICATED = "augmentation-contraindicated"
 
 
 class Indicator(enum.StrEnum):
@@ -79,8 +82,35 @@ class FindingKind(enum.StrEnum):
     SPINE_MRI = "spine_mri"
 
 
+class FindingSource(enum.StrEnum):
+    """Where in the record a finding was written (issue 14 §1)."""
+
+    PROBLEM_LIST = "problem-list"  # Condition.category problem-list-item
+    ENCOUNTER_DIAGNOSIS = "encounter-diagnosis"  # Condition.category encounter-diagnosis
+    CONDITION = "condition"  # a Condition of another or no category
+    PROCEDURE = "procedure"
+    PRIOR_ORDER = "prior-order"  # a completed ServiceRequest
+    IMAGING_STUDY = "imaging-study"
+    DIAGNOSTIC_REPORT = "diagnostic-report"
+    ORDER_REASON = "order-reason"  # the draft order's reasonCode or reasonReference
+    ORDER_NOTE = "order-note"  # the draft order's note
+    ORDER_TEXT = "order-text"  # the draft order's own code text
+
+
+class Qualifier(enum.StrEnum):
+    """What a card says about one piece of evidence, next to it ("suspected", "not new")."""
+
+    SUSPECTED = "suspected"  # "r/o", "?", provisional or differential diagnosis
+    ON_ORDER = "on-order"  # written on this draft order
+    NEW = "new"  # a neurologic deficit of recent or unknown onset
+    LONGSTANDING = "longstanding"  # a neurologic deficit older than the look-back
+    OTHER_REGION = "other-region"  # a deficit in a region this order does not image
+    NOT_RECENT = "not-recent"  # a spine MRI before the look-back or of another region
+    NOT_A_RED_FLAG = "not-a-red-flag"  # e.g. skin basal cell carcinoma
+
+
 class Guidance(enum.StrEnum):
-    """Which ACR guidance applies to the patient, in the order of precedence."""
+    """The ACR guidance (variant) that can apply; red flags combine (guidance.py)."""
 
     MALIGNANCY = "malignancy"
     NEUROLOGIC_DEFICIT = "neurologic-deficit"
@@ -106,8 +136,13 @@ class Evidence:
     display: str
     date: str | None  # FHIR date/dateTime as recorded, None when the record has none
     reference: str | None  # "Condition/123"
-    levels: tuple[str, ...] = ()  # vertebral levels such as "L2", from bodySite
+    levels: tuple[str, ...] = ()  # vertebral levels such as "L2", from bodySite, code, note
     regions: frozenset[SpineRegion] = frozenset()
+    source: FindingSource | None = None
+    clinical_status: str | None = None  # Condition.clinicalStatus code, when recorded
+    suspected: bool = False  # only suspected: "r/o abscess", "?cord compression"
+    severe: bool = False  # cauda equina syndrome, cord compression: an emergency
+    qualifiers: tuple[Qualifier, ...] = ()  # set by the decision for the card
 
 
 @dataclass(frozen=True)
@@ -142,6 +177,10 @@ class ClassifiedOrder:
     classified_from: str  # "code" or "text"
     authored_on: str | None = None
     reason_regions: frozenset[SpineRegion] = frozenset()
+    # Red flags written on the order itself (reason, note, code text) and the Conditions its
+    # reasonReference names ("Condition/123"), matched against the record's findings.
+    red_flags: tuple[Evidence, ...] = ()
+    reason_references: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -151,6 +190,7 @@ class Suggestion:
     study: Study
     label: str
     is_recommended: bool
+    adds: bool = False  # an additional order (the draft stays), not a replacement
 
 
 @dataclass(frozen=True)
@@ -168,6 +208,12 @@ class OrderDecision:
     treated_levels: tuple[str, ...] = ()  # vertebral levels augmented before, e.g. ("L2",)
     adjacent_levels: tuple[str, ...] = ()  # the levels next to them, e.g. ("L1", "L3")
     advice_without_order: bool = False  # no region found: advise in words only
+    requirements: tuple[str, ...] = ()  # ids of cards/card-texts requirements that apply
+    uncovered_levels: tuple[str, ...] = ()  # adjacent levels outside the ordered regions
+    deficit_regions: frozenset[SpineRegion] = frozenset()  # regions of new deficits elsewhere
+    lookback_days: int = 0  # the MRI look-back applied (augmentation orders)
+    # The study the advice asks for, also when no region allows a concrete suggestion.
+    advised_study: tuple[Modality, Contrast] | None = None
 
 
 @dataclass(frozen=True)

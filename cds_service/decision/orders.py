@@ -17,6 +17,7 @@ from cds_service.decision.model import (
     SpineRegion,
     Study,
 )
+from cds_service.decision.order_flags import order_red_flags, reason_references
 from cds_service.decision.record import (
     concept_texts,
     concept_words,
@@ -51,6 +52,8 @@ def classify_order(order: Any, knowledge: Knowledge) -> ClassifiedOrder:
     study, classified_from = _study_from_codes(code, knowledge), "code"
     if study is None:
         study, classified_from = _study_from_words(code, knowledge.text_patterns), "text"
+    elif study.contrast is Contrast.UNSPECIFIED:
+        study = _with_said_contrast(study, code, knowledge.text_patterns)
     if study is not None and getattr(order, "doNotPerform", None) is True:
         study = None  # "do not perform" is not an imaging order to rate
     if study is not None and not study.regions:
@@ -62,6 +65,8 @@ def classify_order(order: Any, knowledge: Knowledge) -> ClassifiedOrder:
         classified_from=classified_from,
         authored_on=fhir_date_text(getattr(order, "authoredOn", None)),
         reason_regions=_reason_regions(order, knowledge),
+        red_flags=order_red_flags(order, knowledge) if study is not None else (),
+        reason_references=reason_references(order),
     )
 
 
@@ -108,6 +113,20 @@ def _contrast_for(modality: Modality, said: Contrast | None) -> Contrast:
     if said is None or said in (Contrast.NOT_APPLICABLE, Contrast.INTRATHECAL):
         return Contrast.UNSPECIFIED
     return said
+
+
+def _with_said_contrast(study: Study, code: Any, patterns: TextPatterns) -> Study:
+    """A code that leaves contrast open ("CT of whole spine") made specific by the order's
+    own words ("... without contrast"), when they say."""
+    for text in concept_texts(code):
+        said = study_from_text(text, patterns)
+        if (
+            said is not None
+            and said.modality is study.modality
+            and said.contrast is not Contrast.UNSPECIFIED
+        ):
+            return dataclasses.replace(study, contrast=said.contrast)
+    return study
 
 
 def _with_body_site_regions(study: Study, order: Any, patterns: TextPatterns) -> Study:

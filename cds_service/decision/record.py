@@ -103,6 +103,25 @@ def calendar_day(text: str | None) -> dt.date | None:
         return None
 
 
+def latest_day(text: str | None) -> dt.date | None:
+    """The last calendar day a FHIR date/dateTime can mean: "1994" -> 1994-12-31,
+    "2026-03" -> 2026-03-31. For "how long ago at least" questions (is a deficit new?),
+    where reading a partial date as its first day would make an old finding look older."""
+    day = calendar_day(text)
+    if day is not None or not text:
+        return day
+    try:
+        if len(text) >= 7 and text[4] == "-":
+            year, month = int(text[:4]), int(text[5:7])
+            following = dt.date(year + month // 12, month % 12 + 1, 1)
+            return following - dt.timedelta(days=1)
+        if len(text) >= 4 and text[:4].isdigit():
+            return dt.date(int(text[:4]), 12, 31)
+    except ValueError:
+        return None
+    return None
+
+
 def reference_to(resource_type: str, resource: Any) -> str | None:
     resource_id = getattr(resource, "id", None)
     if isinstance(resource_id, str) and resource_id:

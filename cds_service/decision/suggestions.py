@@ -1,8 +1,10 @@
-"""What to order instead, for which spine region, and which pitfalls to name.
+"""What to order instead (or as well), for which spine region, and what else the card says.
 
-Suggestions keep the order's regions; a whole-body or region-less order takes its region from
-the order's reason, else from the prior fracture (issue 3 §5). With no region at all the card
-advises in words and suggests no concrete order: a guessed region would be a wrong order.
+Suggestions keep the order's regions. A whole-spine order with a clearly regional reason is
+narrowed to that region; a whole-body or region-less order takes its region from a new
+neurologic deficit, else from the order's reason, else from the prior fracture (issue 3 §5,
+issue 14 §5). With no region at all the card advises in words: a guessed region would be a
+wrong order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from typing import TYPE_CHECKING
 from cds_service.decision.model import (
     ClassifiedOrder,
     Contrast,
-    Guidance,
     Modality,
     PatientFindings,
     SpineRegion,
@@ -24,22 +25,47 @@ from cds_service.decision.model import (
 from cds_service.knowledge.labels import study_label
 
 if TYPE_CHECKING:
+    from cds_service.decision.red_flags import RedFlags
     from cds_service.knowledge.model import Knowledge
 
 # Pitfall ids of cards/card-texts.yaml, from the seed article's "Pitfalls to Avoid".
 ADJACENT_LEVEL_FRACTURE = "adjacent-level-fracture"  # knowledge pack §3 R2
 CT_CANNOT_DATE_FRACTURE = "ct-cannot-date-fracture"  # §3 R3, R4
-MALIGNANCY_RED_FLAGS_ON_CT = "malignancy-red-flags-ct"  # §3 R5
+MALIGNANCY_RED_FLAGS_ON_CT = "malignancy-red-flags-ct"  # §3 R5; seed: any new VCF may be one
 NEW_PAIN_NOT_OLD_FRACTURE = "new-pain-not-old-fracture"  # seed: "avoid attributing all new pain"
 
+# Requirement ids of cards/card-texts.yaml: what each red flag adds to any card (issue 14 §2).
+URGENT_CONSULTATION = "urgent-consultation"  # seed: "immediate consultation"
+DEFICIT_OTHER_REGION = "deficit-other-region"  # ACR Myelopathy / LBP V4: symptomatic region
+CONTRAST_INDICATED = "contrast-indicated"  # VCF V2, LBP V7, Thoracic Back Pain V5
+LONGSTANDING_DEFICIT = "longstanding-deficit"  # seed: "new or worsening neurologic symptoms"
+
+_ALL_REGIONS = frozenset(SpineRegion)
 _CT_STUDIES = frozenset({Modality.CT, Modality.CT_MYELOGRAPHY})
+# Topics whose own text already asks for the consultation.
+_SAYS_CONSULT = frozenset({Topic.URGENT_SPINE_CONSULTATION, Topic.AUGMENTATION_CONTRAINDICATED})
+# Topics whose own text already says that contrast is indicated.
+_SAYS_CONTRAST_INDICATED = frozenset(
+    {
+        Topic.PATHOLOGIC_FRACTURE_CONCERN,
+        Topic.SPINAL_INFECTION_CONCERN,
+        Topic.AUGMENTATION_CONTRAINDICATED,
+    }
+)
 
 
-def suggestion_regions(order: ClassifiedOrder, findings: PatientFindings) -> frozenset[SpineRegion]:
-    """The order's regions; else its reason's; else the prior fracture's; else none."""
+def suggestion_regions(
+    order: ClassifiedOrder, findings: PatientFindings, flags: RedFlags
+) -> frozenset[SpineRegion]:
+    """The order's regions (a whole spine narrowed to a regional reason); else a new
+    deficit's; else the reason's; else the prior fracture's; else none."""
     study = order.study
     if study is not None and study.regions and not study.whole_body:
+        if study.regions == _ALL_REGIONS and 0 < len(order.reason_regions) < len(_ALL_REGIONS):
+            return order.reason_regions
         return study.regions
+    if flags.deficit_regions_here:
+        return flags.deficit_regions_here
     if order.reason_regions:
         return order.reason_regions
     return fracture_regions(findings)
@@ -58,35 +84,66 @@ def make_suggestions(
     regions: frozenset[SpineRegion],
     ordered: Study,
     knowledge: Knowledge,
+    optional: bool = False,
+    adds: bool = False,
 ) -> tuple[Suggestion, ...]:
-    """One suggestion per wanted study (first recommended), never the study already ordered."""
+    """One suggestion per wanted study, the first recommended unless the order is already
+    acceptable (`optional`). Never the study already ordered: the same study of other regions
+    narrows a whole-spine order, or (`adds`) images a region the draft does not."""
+    if not regions:
+        return ()
     studies: list[Study] = []
     for modality, contrast in wanted:
         study = Study(modality, contrast, regions)
-        if (modality, contrast) != (ordered.modality, ordered.contrast) and study not in studies:
+        same_as_ordered = (modality, contrast) == (ordered.modality, ordered.contrast) and (
+            not ordered.regions or regions == ordered.regions
+        )
+        if not same_as_ordered and study not in studies:
             studies.append(study)
     return tuple(
-        Suggestion(study, study_label(study, knowledge.wording), is_recommended=index == 0)
+        Suggestion(
+            study,
+            study_label(study, knowledge.wording),
+            is_recommended=index == 0 and not optional,
+            adds=adds,
+        )
         for index, study in enumerate(studies)
     )
 
 
 def pitfalls_for(
-    guidance: Guidance,
     topic: Topic,
     ordered: Study,
     suggested: Iterable[Suggestion],
     findings: PatientFindings,
+    flags: RedFlags,
 ) -> tuple[str, ...]:
     pitfalls: list[str] = []
     if findings.treated_levels:
         pitfalls.append(ADJACENT_LEVEL_FRACTURE)
-    ordered_ct = ordered.modality in _CT_STUDIES
-    if ordered_ct or any(s.study.modality in _CT_STUDIES for s in suggested):
+    ct_involved = ordered.modality in _CT_STUDIES or any(
+        s.study.modality in _CT_STUDIES for s in suggested
+    )
+    if ct_involved:
         pitfalls.append(CT_CANNOT_DATE_FRACTURE)
-    if guidance is Guidance.MALIGNANCY and ordered_ct:
+        # Any new VCF may be the first sign of myeloma or a metastasis (seed): for every
+        # patient, not only those with a known cancer.
         pitfalls.append(MALIGNANCY_RED_FLAGS_ON_CT)
-    if guidance is Guidance.PRIOR_VCF and topic is Topic.BETTER_INITIAL_STUDY:
+    if topic is Topic.BETTER_INITIAL_STUDY and not flags.any:
         # Radiographs and nuclear medicine show the old deformity, not what is new (seed FAQ).
         pitfalls.append(NEW_PAIN_NOT_OLD_FRACTURE)
     return tuple(pitfalls)
+
+
+def requirements_for(topic: Topic, ordered: Study, flags: RedFlags) -> tuple[str, ...]:
+    """What the red flags add to the card, whatever its topic: none is left unsaid."""
+    requirements: list[str] = []
+    if flags.new_deficit and topic not in _SAYS_CONSULT:
+        requirements.append(URGENT_CONSULTATION)
+    if flags.deficit_elsewhere:
+        requirements.append(DEFICIT_OTHER_REGION)
+    if flags.contrast_acceptable and topic not in _SAYS_CONTRAST_INDICATED:
+        requirements.append(CONTRAST_INDICATED)
+    if flags.longstanding_deficit:
+        requirements.append(LONGSTANDING_DEFICIT)
+    return tuple(requirements)

@@ -103,8 +103,14 @@ class RelevantCodes:
         )
 
     def condition_code_matters(self, concept: Any) -> bool:
-        """Whether a Condition whose raw `code` is `concept` can change a decision."""
-        return _any_coding(concept, self._condition_code)
+        """Whether a Condition whose raw `code` is `concept` can change a decision: a code in
+        a value set, or words that may name a red flag (an unknown code with the display
+        "Cauda equina syndrome" must not silently mean "no red flag"; decision/text_flags.py
+        reads them properly, this is its cheap pre-check)."""
+        if _any_coding(concept, self._condition_code):
+            return True
+        screen = self.text_patterns.red_flag_screen
+        return any(screen.search(text.casefold()) for text in _concept_texts(concept))
 
     def procedure_code_matters(self, concept: Any) -> bool:
         """For Procedures and ServiceRequests alike."""
@@ -187,17 +193,24 @@ _KINDS: dict[str, _Kind] = {
         Condition,
         RelevantCodes.condition_code_matters,
         _READ_BY_ALL
-        | {"clinicalStatus", "verificationStatus", "onsetDateTime", "onsetPeriod", "recordedDate"},
+        | {
+            "clinicalStatus",
+            "verificationStatus",
+            "onsetDateTime",
+            "onsetPeriod",
+            "recordedDate",
+            "category",
+        },
     ),
     "Procedure": _Kind(
         Procedure,
         RelevantCodes.procedure_code_matters,
-        _READ_BY_ALL | {"performedDateTime", "performedPeriod"},
+        _READ_BY_ALL | {"performedDateTime", "performedPeriod", "note"},
     ),
     "ServiceRequest": _Kind(
         ServiceRequest,
         RelevantCodes.procedure_code_matters,
-        _READ_BY_ALL | {"intent", "authoredOn"},
+        _READ_BY_ALL | {"intent", "authoredOn", "note"},
     ),
     "ImagingStudy": _Kind(
         ImagingStudy,

@@ -111,6 +111,8 @@ class ResourceView(_View):
     performedPeriod: Raw = UNSET
     intent: Raw = UNSET
     authoredOn: Raw = UNSET
+    category: Raw = UNSET  # a Condition's: problem list or encounter diagnosis
+    note: Raw = UNSET  # a Procedure's or order's: "Kyphoplasty L2"
     # ImagingStudy
     started: Raw = UNSET
     modality: Raw = UNSET

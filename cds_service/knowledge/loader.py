@@ -60,6 +60,7 @@ def load_knowledge(directory: Path) -> Knowledge:
         variants=_load(directory, VARIANTS, VariantsSchema(), register),
         wording=wording,
         mri_lookback_days=manifest["mri_lookback_days"],
+        new_deficit_days=manifest["new_deficit_days"],
     )
 
 

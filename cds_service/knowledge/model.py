@@ -15,6 +15,7 @@ from cds_service.decision.model import (
     FindingKind,
     Guidance,
     Modality,
+    Qualifier,
     SpineRegion,
     Study,
     Topic,
@@ -263,6 +264,9 @@ class CardWording:
     card_texts: dict[Topic, CardText]
     pitfalls: dict[str, str]  # id -> markdown; fields: treated_levels, adjacent_levels
     evidence_labels: dict[str, str]  # FindingKind value -> label ("Prior VCF")
+    qualifier_labels: dict[Qualifier, str]  # "suspected", "not new"...
+    requirements: dict[str, str]  # requirement id -> markdown; field: deficit_regions
+    adjacent_coverage: dict[str, str]  # "covered"/"uncovered"; field: uncovered_levels
     headings: dict[str, str]  # "why", "pitfalls", "sources", "no_region"
     source_label: str  # card.source.label
     category_labels: dict[Category, str]  # "Usually Appropriate"...
@@ -282,3 +286,4 @@ class Knowledge:
     variants: dict[Guidance, Variant]
     wording: CardWording
     mri_lookback_days: int = 90
+    new_deficit_days: int = 90

@@ -66,6 +66,7 @@ class ManifestSchema(Schema):
     knowledge_version = fields.String(required=True, validate=TEXT)
     system_base = fields.Url(required=True, **_HTTP_URL)
     mri_lookback_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    new_deficit_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     sources = Keyed(
         SourceSchema(),
         keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]+$")),
@@ -451,7 +452,6 @@ class TextPatternsSchema(Schema):
     non_spine = Regex(required=True)
     spine = Regex(required=True)
     reason_regions = fields.List(fields.Nested(RegionPatternSchema), required=True)
-
     red_flags = _per_flag_kind(
         fields.List(fields.Nested(RedFlagPatternSchema), validate=validate.Length(min=1)),
         require=[kind.value for kind in _TEXT_FLAG_KINDS],

@@ -12,6 +12,7 @@ from cds_service.decision.model import (
     FindingKind,
     Guidance,
     Modality,
+    Qualifier,
     SpineRegion,
     Topic,
 )
@@ -34,8 +35,26 @@ from cds_service.knowledge.schema_fields import (
 )
 
 SUMMARY_FIELDS = ("ordered", "suggested", "category")
-DETAIL_FIELDS = (*SUMMARY_FIELDS, "rating", "radiation", "variant", "acr_topic")
+DETAIL_FIELDS = (
+    *SUMMARY_FIELDS,
+    "rating",
+    "radiation",
+    "variant",
+    "acr_topic",
+    "lookback_days",
+)
 PITFALL_FIELDS = ("treated_levels", "adjacent_levels")
+# What each red flag adds to a card (decision/suggestions.py requirement ids).
+REQUIREMENTS = (
+    "urgent-consultation",
+    "deficit-other-region",
+    "contrast-indicated",
+    "longstanding-deficit",
+)
+REQUIREMENT_FIELDS = ("deficit_regions",)
+# Whether the levels adjacent to a treated one lie inside the ordered regions.
+ADJACENT_COVERAGE = ("covered", "uncovered")
+ADJACENT_COVERAGE_FIELDS = ("uncovered_levels",)
 # Headings the renderer reads, plus the label fragments of labels.py.
 HEADINGS = ("why", "pitfalls", "sources", "no_region", "paraphrased", *LABEL_FRAGMENTS)
 
@@ -176,6 +195,11 @@ class CardTextSchema(Schema):
     sources = source_ids(load_default=())
 
 
+class RequirementSchema(Schema):
+    text = Template(REQUIREMENT_FIELDS, required=True)
+    sources = source_ids(required=True, validate=validate.Length(min=1))
+
+
 class PitfallSchema(Schema):
     text = Template(PITFALL_FIELDS, required=True)
     sources = source_ids(required=True, validate=validate.Length(min=1))
@@ -218,6 +242,16 @@ class CardTextsSchema(Schema):
         require=tuple(FindingKind),
         required=True,
     )
+    evidence_qualifiers = Keyed(
+        fields.String(validate=TEXT),
+        keys=enum_field(Qualifier),
+        require=tuple(Qualifier),
+        required=True,
+    )
+    requirements = Keyed(fields.Nested(RequirementSchema), require=REQUIREMENTS, required=True)
+    adjacent_coverage = Keyed(
+        Template(ADJACENT_COVERAGE_FIELDS), require=ADJACENT_COVERAGE, required=True
+    )
     headings = Keyed(fields.String(validate=TEXT), require=HEADINGS, required=True)
     source_label = fields.String(required=True, validate=TEXT)
     labels = fields.Nested(LabelsSchema, required=True)
@@ -257,6 +291,13 @@ class CardTextsSchema(Schema):
             },
             pitfalls={name: item["text"].strip() for name, item in data["pitfalls"].items()},
             evidence_labels={kind.value: label for kind, label in data["evidence_labels"].items()},
+            qualifier_labels=data["evidence_qualifiers"],
+            requirements={
+                name: item["text"].strip() for name, item in data["requirements"].items()
+            },
+            adjacent_coverage={
+                name: " ".join(text.split()) for name, text in data["adjacent_coverage"].items()
+            },
             headings=data["headings"],
             source_label=data["source_label"],
             category_labels=labels["categories"],

@@ -138,10 +138,13 @@ def test_ct_lumbar_with_contrast_is_rated_not_appropriate_where_the_sandbox_read
     assert pama_ratings(response) == [("example-request-id", "not-appropriate")]
     (card,) = response["cards"]
     assert card["source"]["topic"]["code"] == "contrast-not-indicated"
-    # The empty ServiceRequest search the sandbox left out was asked of its FHIR server,
-    # without a token (the sandbox sends fhirAuthorization only after a SMART launch).
-    assert [(path.split("?")[0], auth) for path, auth in fhir_server.seen] == [
-        ("/fhir/ServiceRequest", None)
+    # The searches the sandbox left out (the empty ServiceRequest one, and the imaging history
+    # it does not know) were asked of its FHIR server, without a token (the sandbox sends
+    # fhirAuthorization only after a SMART launch).
+    assert sorted((path.split("?")[0], auth) for path, auth in fhir_server.seen) == [
+        ("/fhir/DiagnosticReport", None),
+        ("/fhir/ImagingStudy", None),
+        ("/fhir/ServiceRequest", None),
     ]
 
 

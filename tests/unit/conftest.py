@@ -6,6 +6,7 @@ the patient's chart: ``history(vcf("M80.08XA"), kyphoplasty(level="L2"))``.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from typing import Any
 
@@ -31,6 +32,8 @@ LOINC = "http://loinc.org"
 LOCAL = "urn:oid:1.2.840.114350.1.13.0.1.7.2.696580"  # an EHR's own order catalogue
 PATIENT = {"reference": "Patient/pt-1"}
 ORDER_DAY = "2026-11-20"
+# The day of the hook call, for drafts without authoredOn (tests/conftest.py REFERENCE_DATE).
+TODAY = dt.date(2026, 12, 3)
 
 _ids = itertools.count(1)
 
@@ -222,6 +225,6 @@ def decide_for(knowledge: Knowledge):
 
     def build(request: ServiceRequest, *chart: Any) -> OrderDecision | None:
         findings = find_patient_findings(history(*chart), knowledge)
-        return decide(findings, classify_order(request, knowledge), knowledge)
+        return decide(findings, classify_order(request, knowledge), knowledge, TODAY)
 
     return build

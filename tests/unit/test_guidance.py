@@ -1,10 +1,10 @@
-"""Which ACR guidance applies and what the card says about the draft order."""
+"""How the ACR variants rate a draft order when red flags combine, and what the card says."""
 
 from __future__ import annotations
 
 import pytest
 
-from cds_service.decision import choose_guidance
+from cds_service.decision import applicable_guidance
 from cds_service.decision.model import (
     Category,
     Contrast,
@@ -12,15 +12,21 @@ from cds_service.decision.model import (
     Guidance,
     Indicator,
     Modality,
+    Qualifier,
     SpineRegion,
     Study,
     Topic,
 )
+from cds_service.decision.red_flags import RedFlags
 from cds_service.decision.suggestions import (
     ADJACENT_LEVEL_FRACTURE,
+    CONTRAST_INDICATED,
     CT_CANNOT_DATE_FRACTURE,
+    DEFICIT_OTHER_REGION,
+    LONGSTANDING_DEFICIT,
     MALIGNANCY_RED_FLAGS_ON_CT,
     NEW_PAIN_NOT_OLD_FRACTURE,
+    URGENT_CONSULTATION,
 )
 from cds_service.knowledge.labels import study_label
 
@@ -58,27 +64,27 @@ def suggested(decision) -> list[tuple[Modality, Contrast, frozenset[SpineRegion]
     ]
 
 
-# -- precedence ----------------------------------------------------------------------------
+# -- composition: every red flag adds a requirement ----------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("flags", "guidance"),
+    ("flags", "applicable"),
     [
-        ({"malignancy", "neurologic_deficit", "infection"}, Guidance.MALIGNANCY),
-        ({"neurologic_deficit", "infection"}, Guidance.NEUROLOGIC_DEFICIT),
-        ({"infection"}, Guidance.INFECTION),
-        (set(), Guidance.PRIOR_VCF),
+        (
+            {"malignancy", "neurologic_deficit", "infection"},
+            (Guidance.NEUROLOGIC_DEFICIT, Guidance.INFECTION, Guidance.MALIGNANCY),
+        ),
+        ({"neurologic_deficit", "infection"}, (Guidance.NEUROLOGIC_DEFICIT, Guidance.INFECTION)),
+        ({"infection"}, (Guidance.INFECTION,)),
+        (set(), (Guidance.PRIOR_VCF,)),
     ],
 )
-def test_guidance_precedence_malignancy_then_deficit_then_infection(findings_of, flags, guidance):
-    chart = {
-        "malignancy": malignancy_history(),
-        "neurologic_deficit": cauda_equina(),
-        "infection": discitis(),
-    }
-    findings = findings_of(prior_vcf_l2(), *(chart[flag] for flag in flags))
+def test_every_red_flag_brings_its_own_variant(flags, applicable):
+    evidence = {"malignancy": (object(),), "deficit_here": (object(),), "infection": (object(),)}
+    names = {"neurologic_deficit": "deficit_here"}
+    chosen = RedFlags(**{names.get(flag, flag): evidence[names.get(flag, flag)] for flag in flags})
 
-    assert choose_guidance(findings) is guidance
+    assert applicable_guidance(chosen) == applicable
 
 
 # -- out of scope --------------------------------------------------------------------------
@@ -129,7 +135,11 @@ def test_ct_without_contrast_is_usually_appropriate_after_a_prior_vcf(decide_for
     assert decision.radiation_level
     assert decision.suggestions == ()
     assert not decision.advice_without_order
-    assert decision.pitfalls == (ADJACENT_LEVEL_FRACTURE, CT_CANNOT_DATE_FRACTURE)
+    assert decision.pitfalls == (
+        ADJACENT_LEVEL_FRACTURE,
+        CT_CANNOT_DATE_FRACTURE,
+        MALIGNANCY_RED_FLAGS_ON_CT,
+    )
     assert decision.adjacent_levels == ("L1", "L3")
     assert [e.kind for e in decision.evidence] == [
         FindingKind.PRIOR_VCF,
@@ -205,6 +215,7 @@ def test_a_radiograph_is_not_the_best_initial_study(decide_for):
     assert decision.pitfalls == (
         ADJACENT_LEVEL_FRACTURE,
         CT_CANNOT_DATE_FRACTURE,
+        MALIGNANCY_RED_FLAGS_ON_CT,
         NEW_PAIN_NOT_OLD_FRACTURE,
     )
 
@@ -231,23 +242,46 @@ def test_a_whole_body_bone_scan_is_may_be_appropriate_and_suggests_for_the_painf
 # -- neurologic deficit: LBP V4 / Myelopathy -----------------------------------------------
 
 
+def cervical_myelopathy(onset: str = "2026-11-25"):
+    return condition(
+        "M50.00",
+        display="Cervical disc disorder with myelopathy, unspecified cervical region",
+        onset=onset,
+    )
+
+
 @pytest.mark.parametrize("code", ["72148", "72158"])
-def test_mri_is_usually_appropriate_with_a_neurologic_deficit(decide_for, code):
+def test_an_mri_ordered_for_a_new_cauda_equina_asks_for_immediate_consultation(decide_for, code):
     decision = decide_for(order(code, reason=LOW_BACK_PAIN), prior_vcf_l2(), cauda_equina())
 
     assert decision.guidance is Guidance.NEUROLOGIC_DEFICIT
-    assert decision.topic is Topic.USUALLY_APPROPRIATE
-    assert decision.indicator is Indicator.INFO
+    assert decision.topic is Topic.URGENT_SPINE_CONSULTATION
+    assert decision.indicator is Indicator.CRITICAL
+    assert decision.category is Category.USUALLY_APPROPRIATE
+    # The topic's own text asks for the consultation: not said twice.
+    assert URGENT_CONSULTATION not in decision.requirements
+    assert not [s for s in decision.suggestions if s.is_recommended]
 
 
 @pytest.mark.parametrize("code", ["72131", "72149", "72100"])
-def test_anything_but_mri_without_contrast_gets_mri_preferred(decide_for, code):
+def test_anything_but_mri_gets_mri_preferred_for_a_new_deficit(decide_for, code):
     decision = decide_for(order(code, reason=LOW_BACK_PAIN), prior_vcf_l2(), cauda_equina())
 
     assert decision.topic is Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
-    assert decision.indicator is Indicator.WARNING
+    assert decision.indicator is Indicator.CRITICAL  # cauda equina syndrome
     assert suggested(decision) == [(Modality.MRI, Contrast.WITHOUT, LUMBAR, True)]
+    assert URGENT_CONSULTATION in decision.requirements
     assert FindingKind.NEUROLOGIC_DEFICIT in {e.kind for e in decision.evidence}
+
+
+def test_a_myelopathy_is_a_warning_not_critical(decide_for):
+    decision = decide_for(order("72125"), prior_vcf_l2(), cervical_myelopathy())
+
+    assert decision.topic is Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
+    assert decision.indicator is Indicator.WARNING
+    assert suggested(decision) == [
+        (Modality.MRI, Contrast.WITHOUT, frozenset({SpineRegion.CERVICAL}), True)
+    ]
 
 
 def test_radiculopathy_alone_keeps_the_prior_vcf_guidance(decide_for):
@@ -259,17 +293,57 @@ def test_radiculopathy_alone_keeps_the_prior_vcf_guidance(decide_for):
     assert decision.topic is Topic.USUALLY_APPROPRIATE
 
 
-# -- known malignancy: VCF Variant 2 -------------------------------------------------------
+def test_a_deficit_of_decades_is_longstanding_not_a_red_flag(decide_for):
+    paraplegia = condition("G82.21", display="Paraplegia, complete", onset="1994")
+
+    decision = decide_for(order("72131", reason=LOW_BACK_PAIN), prior_vcf_l2(), paraplegia)
+
+    assert decision.guidance is Guidance.PRIOR_VCF
+    assert decision.topic is Topic.USUALLY_APPROPRIATE
+    assert decision.requirements == (LONGSTANDING_DEFICIT,)
+    (listed,) = [e for e in decision.evidence if e.kind is FindingKind.NEUROLOGIC_DEFICIT]
+    assert Qualifier.LONGSTANDING in listed.qualifiers
 
 
-def test_ct_without_contrast_is_appropriate_but_names_the_red_flags_of_malignancy(decide_for):
+def test_a_deficit_without_any_date_counts_as_new(decide_for):
+    undated = condition("G95.20", display="Unspecified cord compression", onset=None)
+
+    decision = decide_for(order("72131", reason=LOW_BACK_PAIN), prior_vcf_l2(), undated)
+
+    assert decision.topic is Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
+
+
+def test_a_new_deficit_in_another_region_adds_an_mri_of_that_region(decide_for):
+    decision = decide_for(
+        order("72131", reason=LOW_BACK_PAIN), prior_vcf_l2(), cervical_myelopathy()
+    )
+
+    assert decision.topic is Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
+    assert decision.indicator is Indicator.WARNING
+    assert decision.category is Category.USUALLY_APPROPRIATE  # the lumbar CT itself (VCF V3)
+    assert decision.variant_id == "acr-vcf-2022-v3"
+    (added,) = decision.suggestions
+    assert added.adds and added.is_recommended
+    assert (added.study.modality, added.study.contrast) == (Modality.MRI, Contrast.WITHOUT)
+    assert added.study.regions == frozenset({SpineRegion.CERVICAL})
+    assert decision.deficit_regions == frozenset({SpineRegion.CERVICAL})
+    assert DEFICIT_OTHER_REGION in decision.requirements
+
+
+# -- cancer: VCF Variant 2 -----------------------------------------------------------------
+
+
+def test_ct_without_contrast_with_cancer_is_acceptable_and_names_the_best_study(decide_for):
     decision = decide_for(
         order("72131", reason=LOW_BACK_PAIN), prior_vcf_l2(), malignancy_history()
     )
 
     assert decision.guidance is Guidance.MALIGNANCY
-    assert decision.topic is Topic.USUALLY_APPROPRIATE
+    assert decision.topic is Topic.PATHOLOGIC_FRACTURE_CONCERN
     assert decision.category is Category.USUALLY_APPROPRIATE
+    assert decision.indicator is Indicator.INFO
+    # Offered, not urged: the order is not wrong (VCF V2 rates CT without contrast 7).
+    assert suggested(decision) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, LUMBAR, False)]
     assert MALIGNANCY_RED_FLAGS_ON_CT in decision.pitfalls
     assert CT_CANNOT_DATE_FRACTURE in decision.pitfalls
     assert [e.kind for e in decision.evidence] == [FindingKind.PRIOR_VCF, FindingKind.MALIGNANCY]
@@ -283,10 +357,13 @@ def test_a_bone_scan_with_known_malignancy_raises_pathologic_fracture_concern(de
     assert decision.topic is Topic.PATHOLOGIC_FRACTURE_CONCERN
     assert decision.category is Category.MAY_BE_APPROPRIATE
     assert decision.indicator is Indicator.INFO
-    assert suggested(decision) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, LUMBAR, True)]
+    assert suggested(decision) == [
+        (Modality.MRI, Contrast.WITHOUT_AND_WITH, LUMBAR, True),
+        (Modality.MRI, Contrast.WITHOUT, LUMBAR, False),
+    ]
 
 
-def test_ct_with_contrast_with_known_malignancy_is_a_warning(decide_for):
+def test_ct_with_contrast_with_known_malignancy_never_loses_its_contrast(decide_for):
     decision = decide_for(
         order("72132", reason=LOW_BACK_PAIN), prior_vcf_l2(), malignancy_history()
     )
@@ -294,6 +371,7 @@ def test_ct_with_contrast_with_known_malignancy_is_a_warning(decide_for):
     assert decision.topic is Topic.PATHOLOGIC_FRACTURE_CONCERN
     assert decision.category is Category.USUALLY_NOT_APPROPRIATE
     assert decision.indicator is Indicator.WARNING
+    assert suggested(decision) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, LUMBAR, True)]
     assert MALIGNANCY_RED_FLAGS_ON_CT in decision.pitfalls
 
 
@@ -302,6 +380,12 @@ def test_mri_without_and_with_contrast_is_appropriate_with_known_malignancy(deci
 
     assert decision.topic is Topic.USUALLY_APPROPRIATE
     assert MALIGNANCY_RED_FLAGS_ON_CT not in decision.pitfalls
+
+
+def test_the_ct_red_flags_of_malignancy_show_for_every_patient_in_scope(decide_for):
+    decision = decide_for(ct_thoracic("72128"), *SEED_CHART)
+
+    assert MALIGNANCY_RED_FLAGS_ON_CT in decision.pitfalls
 
 
 # -- infection: LBP V7 / Thoracic Back Pain V5 ---------------------------------------------
@@ -318,15 +402,80 @@ def test_mri_without_and_with_contrast_is_appropriate_with_infection_concern(dec
 def test_contrast_is_never_called_not_indicated_with_infection_concern(decide_for):
     decision = decide_for(order("72129"), prior_vcf_l2(), discitis())
 
-    assert decision.topic is Topic.BETTER_INITIAL_STUDY
-    assert decision.indicator is Indicator.INFO
-    assert suggested(decision)[0] == (Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC, True)
+    assert decision.topic is Topic.SPINAL_INFECTION_CONCERN
+    assert decision.indicator is Indicator.WARNING  # CT for a spinal infection
+    assert suggested(decision) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC, True)]
 
 
-def test_only_the_finding_that_chose_the_guidance_is_cited(decide_for):
+# -- two red flags in one record -----------------------------------------------------------
+
+
+def test_cancer_does_not_hide_a_cauda_equina_syndrome(decide_for):
+    decision = decide_for(
+        order("72131", reason=LOW_BACK_PAIN), prior_vcf_l2(), malignancy_history(), cauda_equina()
+    )
+
+    assert decision.topic is Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
+    assert decision.indicator is Indicator.CRITICAL
+    assert decision.guidance is Guidance.NEUROLOGIC_DEFICIT
+    assert decision.category is Category.MAY_BE_APPROPRIATE  # LBP V4 CT without contrast
+    # Cancer keeps contrast acceptable: MRI without and with first, without as the fallback.
+    assert suggested(decision) == [
+        (Modality.MRI, Contrast.WITHOUT_AND_WITH, LUMBAR, True),
+        (Modality.MRI, Contrast.WITHOUT, LUMBAR, False),
+    ]
+    kinds = [e.kind for e in decision.evidence]
+    assert FindingKind.NEUROLOGIC_DEFICIT in kinds and FindingKind.MALIGNANCY in kinds
+    assert set(decision.requirements) == {URGENT_CONSULTATION, CONTRAST_INDICATED}
+
+
+def test_cancer_and_infection_the_lower_rating_decides_and_both_are_cited(decide_for):
     decision = decide_for(order("72131"), prior_vcf_l2(), malignancy_history(), discitis())
 
-    assert FindingKind.INFECTION not in {e.kind for e in decision.evidence}
+    assert decision.guidance is Guidance.INFECTION  # CT: VCF V2 7, LBP V7 May Be
+    assert decision.category is Category.MAY_BE_APPROPRIATE
+    assert decision.topic is Topic.SPINAL_INFECTION_CONCERN
+    assert {FindingKind.INFECTION, FindingKind.MALIGNANCY} <= {e.kind for e in decision.evidence}
+
+
+def test_an_mri_with_contrast_for_infection_and_deficit_is_right_and_asks_for_consultation(
+    decide_for,
+):
+    decision = decide_for(
+        order("72158", reason=LOW_BACK_PAIN), prior_vcf_l2(), discitis(), cauda_equina()
+    )
+
+    assert decision.topic is Topic.URGENT_SPINE_CONSULTATION
+    assert decision.indicator is Indicator.CRITICAL
+    assert decision.suggestions == ()
+
+
+def test_no_red_flag_combination_ever_warns_against_contrast(decide_for):
+    charts = [
+        (malignancy_history(),),
+        (discitis(),),
+        (malignancy_history(), cauda_equina()),
+        (discitis(), cauda_equina()),
+        (malignancy_history(), discitis(), cauda_equina()),
+    ]
+    for chart in charts:
+        for code in ("72129", "72130", "72132", "72156", "72157", "72158", "72149"):
+            decision = decide_for(order(code, reason=LOW_BACK_PAIN), prior_vcf_l2(), *chart)
+            assert decision.topic is not Topic.CONTRAST_NOT_INDICATED, (code, chart)
+            for suggestion in decision.suggestions:
+                if not suggestion.adds and decision.order.study.contrast in (
+                    Contrast.WITH,
+                    Contrast.WITHOUT_AND_WITH,
+                ):
+                    assert suggestion.study.contrast is not Contrast.WITHOUT, (code, chart)
+
+
+def test_no_usually_appropriate_card_while_a_red_flag_asks_for_more(decide_for):
+    charts = [(cauda_equina(),), (malignancy_history(), cauda_equina()), (discitis(),)]
+    for chart in charts:
+        for code in ("72128", "72131", "72100", "78306"):
+            decision = decide_for(order(code, reason=LOW_BACK_PAIN), prior_vcf_l2(), *chart)
+            assert decision.topic is not Topic.USUALLY_APPROPRIATE, (code, chart)
 
 
 # -- before vertebral augmentation ---------------------------------------------------------
@@ -354,6 +503,7 @@ def test_augmentation_without_a_recent_mri_asks_for_one(decide_for):
     assert decision.radiation_level == ""
     assert suggested(decision) == [(Modality.MRI, Contrast.WITHOUT, THORACIC, True)]
     assert decision.evidence[-1].kind is FindingKind.SPINE_MRI
+    assert Qualifier.NOT_RECENT in decision.evidence[-1].qualifiers
     assert decision.adjacent_levels == ("L1", "L3")
     assert ADJACENT_LEVEL_FRACTURE in decision.pitfalls
 
@@ -377,14 +527,51 @@ def test_a_recent_mri_of_another_region_does_not_show_the_level_to_treat(decide_
 
 
 @pytest.mark.parametrize("authored_on", [None, "2026-11", "not a date"])
-def test_without_a_readable_order_date_no_recent_mri_is_known(decide_for, authored_on):
+def test_without_a_readable_order_date_the_lookback_counts_from_today(decide_for, authored_on):
     draft = kyphoplasty_t12(authored_on=None)
     if authored_on:
         draft = draft.model_copy(update={"authoredOn": authored_on})
 
-    decision = decide_for(draft, *SEED_CHART, spine_mri("2026-11-01", code="72146"))
+    # 2026-09-04 is exactly 90 days before today (2026-12-03); 2026-09-03 is one more.
+    assert decide_for(draft, *SEED_CHART, spine_mri("2026-09-04", code="72146")) is None
+    decision = decide_for(draft, *SEED_CHART, spine_mri("2026-09-03", code="72146"))
+    assert decision.topic is Topic.MRI_BEFORE_AUGMENTATION
+    (listed,) = [e for e in decision.evidence if e.kind is FindingKind.SPINE_MRI]
+    assert Qualifier.NOT_RECENT in listed.qualifiers
+
+
+def test_augmentation_with_an_active_spinal_infection_is_contraindicated(decide_for):
+    decision = decide_for(kyphoplasty_t12(), *SEED_CHART, discitis())
+
+    assert decision.topic is Topic.AUGMENTATION_CONTRAINDICATED
+    assert decision.indicator is Indicator.WARNING
+    assert suggested(decision) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC, True)]
+
+
+def test_a_recent_mri_does_not_lift_the_contraindication_nor_get_repeated(decide_for):
+    recent = spine_mri("2026-11-01", "72146")
+
+    decision = decide_for(kyphoplasty_t12(), *SEED_CHART, discitis(), recent)
+
+    assert decision.topic is Topic.AUGMENTATION_CONTRAINDICATED
+    assert decision.suggestions == ()
+
+
+def test_a_new_deficit_with_a_recent_mri_is_a_relative_contraindication(decide_for):
+    recent = spine_mri("2026-11-01", "72146")
+    myelopathy = condition("G95.9", display="Disease of spinal cord, unspecified", onset=None)
+
+    decision = decide_for(kyphoplasty_t12(), *SEED_CHART, myelopathy, recent)
+
+    assert decision.topic is Topic.AUGMENTATION_CONTRAINDICATED
+    assert decision.suggestions == ()
+
+
+def test_augmentation_with_cancer_asks_for_mri_without_and_with_contrast(decide_for):
+    decision = decide_for(kyphoplasty_t12(), *SEED_CHART, malignancy_history())
 
     assert decision.topic is Topic.MRI_BEFORE_AUGMENTATION
+    assert suggested(decision) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC, True)]
 
 
 def test_an_augmentation_order_without_region_takes_the_prior_fracture_region(decide_for):
@@ -403,6 +590,44 @@ def test_suggestions_keep_the_regions_of_a_multi_region_order(decide_for):
     decision = decide_for(draft, *SEED_CHART)
 
     assert {s.study.regions for s in decision.suggestions} == {THORACIC | LUMBAR}
+
+
+def test_a_whole_spine_order_with_a_regional_reason_is_narrowed_to_that_region(decide_for):
+    draft = order(text="CT whole spine with contrast", reason=THORACIC_BACK_PAIN)
+
+    decision = decide_for(draft, *SEED_CHART)
+
+    assert {s.study.regions for s in decision.suggestions} == {THORACIC}
+
+
+def test_a_whole_spine_ct_for_regional_pain_is_narrowed_to_that_region(decide_for):
+    draft = order(text="CT whole spine without contrast", reason=LOW_BACK_PAIN)
+
+    decision = decide_for(draft, *SEED_CHART)
+
+    assert decision.category is Category.USUALLY_APPROPRIATE
+    assert decision.topic is Topic.BETTER_INITIAL_STUDY
+    assert decision.indicator is Indicator.INFO
+    assert suggested(decision) == [(Modality.CT, Contrast.WITHOUT, LUMBAR, True)]
+
+
+def test_infection_urges_contrast_where_cancer_only_offers_it(decide_for):
+    infection = decide_for(order("72146"), prior_vcf_l2(), discitis())
+    cancer = decide_for(order("72146"), prior_vcf_l2(), malignancy_history())
+
+    assert infection.topic is Topic.SPINAL_INFECTION_CONCERN
+    assert suggested(infection) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC, True)]
+    assert cancer.topic is Topic.PATHOLOGIC_FRACTURE_CONCERN
+    assert suggested(cancer) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC, False)]
+
+
+def test_adjacent_levels_outside_the_ordered_region_are_named(decide_for):
+    treated_l1 = kyphoplasty(level="L1")
+
+    decision = decide_for(order("72131", reason=LOW_BACK_PAIN), prior_vcf_l2(), treated_l1)
+
+    assert decision.adjacent_levels == ("T12", "L2")
+    assert decision.uncovered_levels == ("T12",)
 
 
 def test_a_whole_body_order_without_reason_takes_the_region_of_the_treated_level(decide_for):

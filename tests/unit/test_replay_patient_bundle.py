@@ -80,10 +80,16 @@ def test_synthea_references_become_type_and_id():
     assert record.patient_id == PATIENT_UUID
 
 
-def test_only_conditions_procedures_and_service_requests_are_kept():
+def test_only_the_prefetched_resource_types_are_kept():
     record = read_patient_record(synthea_bundle())
     kept = {key: [r["id"] for r in resources] for key, resources in record.resources.items()}
-    assert kept == {"conditions": ["c1"], "procedures": ["p1"], "serviceRequests": []}
+    assert kept == {
+        "conditions": ["c1"],
+        "procedures": ["p1"],
+        "serviceRequests": [],
+        "imagingStudies": [],
+        "diagnosticReports": [],
+    }
 
 
 def test_the_exported_bundle_is_left_as_it_was():

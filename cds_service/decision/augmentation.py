@@ -1,0 +1,113 @@
+"""A vertebroplasty/kyphoplasty order: is it safe and ready to go ahead? (issue 14 §4)
+
+- Active or suspected spinal infection is a contraindication (Medicare LCD exclusions,
+  knowledge pack S24; ACR 2018 VCF variant 3 names infection among the contraindications, S4):
+  a warning card, and MRI without and with IV contrast of the region is what to order.
+- Otherwise augmentation helps acute fractures with marrow edema, which only MRI shows
+  (knowledge pack §3 R3, R4; seed FAQ "is an MRI still needed before treatment?"): without a
+  spine MRI of the region in the look-back, the card asks for one; with a cancer history that
+  MRI is without and with IV contrast (VCF V2, rating 9: is the fracture pathologic?).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from cds_service.decision.levels import adjacent_levels
+from cds_service.decision.model import (
+    Category,
+    ClassifiedOrder,
+    Contrast,
+    Evidence,
+    Guidance,
+    Indicator,
+    Modality,
+    OrderDecision,
+    PatientFindings,
+    Qualifier,
+    Study,
+    Topic,
+)
+from cds_service.decision.recency import is_recent_spine_mri
+from cds_service.decision.red_flags import RedFlags
+from cds_service.decision.suggestions import (
+    make_suggestions,
+    pitfalls_for,
+    requirements_for,
+    suggestion_regions,
+)
+
+if TYPE_CHECKING:
+    from cds_service.knowledge.model import Knowledge
+
+_MRI_WITHOUT = ((Modality.MRI, Contrast.WITHOUT),)
+_MRI_WITHOUT_AND_WITH = ((Modality.MRI, Contrast.WITHOUT_AND_WITH),)
+
+
+def before_augmentation(
+    findings: PatientFindings,
+    order: ClassifiedOrder,
+    study: Study,
+    knowledge: Knowledge,
+    flags: RedFlags,
+    reference_day: dt.date,
+) -> OrderDecision | None:
+    regions = suggestion_regions(order, findings, flags)
+    lookback = knowledge.mri_lookback_days
+    spine_mri = tuple(
+        mri
+        if is_recent_spine_mri(mri, reference_day, lookback, regions)
+        else dataclasses.replace(mri, qualifiers=(*mri.qualifiers, Qualifier.NOT_RECENT))
+        for mri in findings.spine_mri
+    )
+    has_recent = any(Qualifier.NOT_RECENT not in mri.qualifiers for mri in spine_mri)
+    if flags.infection:
+        # Image the infection, unless a recent MRI of the region already has.
+        topic = Topic.AUGMENTATION_CONTRAINDICATED
+        wanted = () if has_recent else _MRI_WITHOUT_AND_WITH
+    elif has_recent and not flags.new_deficit:
+        return None
+    elif has_recent:
+        # Neurologic compromise: a relative contraindication (S24); the MRI is there.
+        topic, wanted = Topic.AUGMENTATION_CONTRAINDICATED, ()
+    else:
+        topic = Topic.MRI_BEFORE_AUGMENTATION
+        wanted = _MRI_WITHOUT_AND_WITH if flags.malignancy else _MRI_WITHOUT
+    suggestions = make_suggestions(wanted, regions, study, knowledge) if regions else ()
+    variant = knowledge.variants[_guidance(flags)]
+    treated = findings.treated_levels
+    indicator = Indicator.CRITICAL if flags.severe_deficit else Indicator.WARNING
+    return OrderDecision(
+        order=order,
+        guidance=_guidance(flags),
+        variant_id=variant.id,
+        category=Category.NOT_RATED,
+        topic=topic,
+        indicator=indicator,
+        radiation_level="",
+        suggestions=suggestions,
+        evidence=_evidence(findings, flags, spine_mri),
+        pitfalls=pitfalls_for(topic, study, suggestions, findings, flags),
+        treated_levels=treated,
+        adjacent_levels=adjacent_levels(treated),
+        advice_without_order=bool(wanted) and not regions,
+        requirements=requirements_for(topic, study, flags),
+        lookback_days=lookback,
+        advised_study=wanted[0] if wanted else None,
+    )
+
+
+def _guidance(flags: RedFlags) -> Guidance:
+    if flags.infection:
+        return Guidance.INFECTION
+    if flags.malignancy:
+        return Guidance.MALIGNANCY
+    return Guidance.PRIOR_VCF
+
+
+def _evidence(
+    findings: PatientFindings, flags: RedFlags, spine_mri: tuple[Evidence, ...]
+) -> tuple[Evidence, ...]:
+    return findings.prior_vcf + findings.vertebral_augmentation + flags.evidence() + spine_mri
