@@ -33,11 +33,12 @@ from cds_service.decision.model import (
     OrderDecision,
     SpineRegion,
     Study,
+    Topic,
 )
 from cds_service.decision.model import Suggestion as DecidedSuggestion
 from cds_service.decision.suggestions import ADJACENT_LEVEL_FRACTURE
 from cds_service.knowledge.labels import REGION_ORDER, study_label
-from cds_service.knowledge.model import CPT, LOINC, CardWording, Knowledge, Variant
+from cds_service.knowledge.model import CPT, LOINC, CardText, CardWording, Knowledge, Variant
 
 PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
 PAMA_RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
@@ -46,6 +47,8 @@ _PAMA_CODE = {
     Category.USUALLY_APPROPRIATE: "appropriate",
     Category.USUALLY_NOT_APPROPRIATE: "not-appropriate",
 }
+# Topics about vertebral augmentation, a treatment: their sources are their own text's.
+_TREATMENT_TOPICS = frozenset({Topic.MRI_BEFORE_AUGMENTATION, Topic.AUGMENTATION_CONTRAINDICATED})
 # What a suggested study's ServiceRequest inherits from the draft it replaces (DESIGN.md).
 _CARRIED_OVER = ("subject", "encounter", "requester", "reasonCode", "reasonReference")
 
@@ -136,6 +139,9 @@ class Renderer:
     def _detail(self, decision: OrderDecision, variant: Variant, opening: str) -> str:
         headings = self._wording.headings
         parts = [opening.strip()]
+        note = self._study_note(decision)
+        if note:
+            parts.append(note)
         if decision.advice_without_order:
             parts.append(headings["no_region"])
         parts.extend(self._requirement(name, decision) for name in decision.requirements)
@@ -148,17 +154,41 @@ class Renderer:
             for pitfall in decision.pitfalls:
                 lines.append("- " + self._pitfall(pitfall, decision))
             parts.append("\n".join(lines))
+        parts.append(f"**{headings['sources']}** {self._citation(decision, variant)}")
+        return "\n\n".join(parts)
+
+    def _citation(self, decision: OrderDecision, variant: Variant) -> str:
+        """The ACR variant that rated the order; for augmentation, which ACR's imaging
+        variants do not rate, the sources of the card's own text."""
+        if decision.topic in _TREATMENT_TOPICS:
+            cited = [
+                self._knowledge.sources[source_id] for source_id in self._text(decision).sources
+            ]
+            return "; ".join(f"[{s.title}]({s.url})" if s.url else s.title for s in cited) + "."
         citation = f"[{variant.acr_topic}]({variant.url}): {variant.title.rstrip('.')}."
         if not variant.wording_confirmed:
-            citation += f" {headings['paraphrased']}"
-        parts.append(f"**{headings['sources']}** {citation}")
-        return "\n\n".join(parts)
+            citation += f" {self._wording.headings['paraphrased']}"
+        return citation
+
+    def _text(self, decision: OrderDecision) -> CardText:
+        return self._wording.card_texts[decision.topic]
+
+    def _study_note(self, decision: OrderDecision) -> str:
+        """Why the ordered study is not the best first one (radiographs, bone scan...)."""
+        study = decision.order.study
+        if decision.topic is not Topic.BETTER_INITIAL_STUDY or study is None:
+            return ""
+        return self._wording.study_notes.get(study.modality, "")
 
     def _evidence_line(self, evidence: Evidence) -> str:
         label = self._wording.evidence_labels[evidence.kind.value]
         levels = f", level {', '.join(evidence.levels)}" if evidence.levels else ""
         notes = [evidence.date[:10]] if evidence.date else []
-        notes.extend(self._wording.qualifier_labels[q] for q in evidence.qualifiers)
+        lookback = str(self._knowledge.mri_lookback_days)
+        notes.extend(
+            self._wording.qualifier_labels[q].format(lookback_days=lookback)
+            for q in evidence.qualifiers
+        )
         when = f" ({'; '.join(notes)})" if notes else ""
         return f"{label}: {evidence.display}{levels}{when}"
 

@@ -27,21 +27,23 @@ from cds_service.decision.model import (
     OrderDecision,
     PatientFindings,
     Qualifier,
+    SpineRegion,
     Study,
     Topic,
 )
-from cds_service.decision.recency import is_recent_spine_mri
+from cds_service.decision.recency import why_not_recent
 from cds_service.decision.red_flags import RedFlags
 from cds_service.decision.suggestions import (
+    augmentation_requirements,
     make_suggestions,
     pitfalls_for,
-    requirements_for,
     suggestion_regions,
 )
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import Knowledge
 
+_NOT_COUNTED = (Qualifier.NOT_RECENT, Qualifier.UNDATED, Qualifier.NOT_TREATED_REGION)
 _MRI_WITHOUT = ((Modality.MRI, Contrast.WITHOUT),)
 _MRI_WITHOUT_AND_WITH = ((Modality.MRI, Contrast.WITHOUT_AND_WITH),)
 
@@ -57,12 +59,9 @@ def before_augmentation(
     regions = suggestion_regions(order, findings, flags)
     lookback = knowledge.mri_lookback_days
     spine_mri = tuple(
-        mri
-        if is_recent_spine_mri(mri, reference_day, lookback, regions)
-        else dataclasses.replace(mri, qualifiers=(*mri.qualifiers, Qualifier.NOT_RECENT))
-        for mri in findings.spine_mri
+        _qualified(mri, reference_day, lookback, regions) for mri in findings.spine_mri
     )
-    has_recent = any(Qualifier.NOT_RECENT not in mri.qualifiers for mri in spine_mri)
+    has_recent = any(not set(_NOT_COUNTED) & set(mri.qualifiers) for mri in spine_mri)
     if flags.infection:
         # Image the infection, unless a recent MRI of the region already has.
         topic = Topic.AUGMENTATION_CONTRAINDICATED
@@ -76,12 +75,13 @@ def before_augmentation(
         topic = Topic.MRI_BEFORE_AUGMENTATION
         wanted = _MRI_WITHOUT_AND_WITH if flags.malignancy else _MRI_WITHOUT
     suggestions = make_suggestions(wanted, regions, study, knowledge) if regions else ()
-    variant = knowledge.variants[_guidance(flags)]
+    guidance = _guidance(flags, regions)
+    variant = knowledge.variants[guidance]
     treated = findings.treated_levels
     indicator = Indicator.CRITICAL if flags.severe_deficit else Indicator.WARNING
     return OrderDecision(
         order=order,
-        guidance=_guidance(flags),
+        guidance=guidance,
         variant_id=variant.id,
         category=Category.NOT_RATED,
         topic=topic,
@@ -93,14 +93,28 @@ def before_augmentation(
         treated_levels=treated,
         adjacent_levels=adjacent_levels(treated),
         advice_without_order=bool(wanted) and not regions,
-        requirements=requirements_for(topic, study, flags),
+        requirements=augmentation_requirements(flags, has_recent),
         lookback_days=lookback,
         advised_study=wanted[0] if wanted else None,
     )
 
 
-def _guidance(flags: RedFlags) -> Guidance:
+def _qualified(
+    mri: Evidence, reference_day: dt.date, lookback: int, regions: frozenset[SpineRegion]
+) -> Evidence:
+    """The MRI as the card lists it: marked when it does not count, with the reason."""
+    why = why_not_recent(mri, reference_day, lookback, regions)
+    if why is None:
+        return mri
+    return dataclasses.replace(mri, qualifiers=(*mri.qualifiers, why))
+
+
+def _guidance(flags: RedFlags, regions: frozenset[SpineRegion]) -> Guidance:
+    """The imaging variant behind the MRI the card asks for (augmentation itself is a
+    treatment: ACR's treatment variants are not applied)."""
     if flags.infection:
+        if regions == {SpineRegion.THORACIC}:
+            return Guidance.INFECTION_THORACIC
         return Guidance.INFECTION
     if flags.malignancy:
         return Guidance.MALIGNANCY

@@ -34,7 +34,7 @@ from cds_service.decision.record import (
     reference_to,
     status_code,
 )
-from cds_service.decision.text_flags import red_flags_in_text
+from cds_service.decision.text_flags import concept_flags
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import CodeEntry, Knowledge
@@ -113,7 +113,7 @@ def _condition_findings(condition: Any, knowledge: Knowledge) -> list[Evidence]:
                 display=display,
                 regions=_entry_regions(entry) | _body_site_regions(condition),
                 severe=kind is FindingKind.NEUROLOGIC_DEFICIT
-                and severe_deficit_words(display, knowledge),
+                and severe_deficit_words(concept_flags(display, knowledge.text_patterns)),
                 **recorded,
             )
         )
@@ -130,7 +130,7 @@ def _text_findings(
     is_current = clinical_status is None or clinical_status in _CURRENT
     found: list[Evidence] = []
     for text in concept_texts(getattr(condition, "code", None)):
-        for flag in red_flags_in_text(text, knowledge.text_patterns):
+        for flag in concept_flags(text, knowledge.text_patterns):
             if flag.kind in coded or flag.kind not in _TEXT_FLAG_KINDS:
                 continue
             if flag.kind is not FindingKind.MALIGNANCY and not is_current:
@@ -142,6 +142,7 @@ def _text_findings(
                     display=text,
                     regions=flag.regions | _body_site_regions(condition),
                     severe=flag.severe,
+                    risk_factor=flag.risk_factor and not recorded["suspected"],
                     **{**recorded, "suspected": recorded["suspected"] or flag.suspected},
                 )
             )
@@ -177,10 +178,15 @@ def _procedure_findings(procedure: Any, knowledge: Knowledge) -> list[Evidence]:
 
 
 def _completed_request_findings(request: Any, knowledge: Knowledge) -> list[Evidence]:
-    """A completed order proves its procedure was done (dated by authoredOn)."""
+    """A completed order proves its procedure was done: dated when it occurred, else when it
+    was ordered."""
     if getattr(request, "status", None) != "completed":
         return []
-    date = fhir_date_text(getattr(request, "authoredOn", None))
+    date = (
+        fhir_date_text(getattr(request, "occurrenceDateTime", None))
+        or fhir_date_text(getattr(getattr(request, "occurrencePeriod", None), "start", None))
+        or fhir_date_text(getattr(request, "authoredOn", None))
+    )
     reference = reference_to("ServiceRequest", request)
     source = FindingSource.PRIOR_ORDER
     candidates = (

@@ -2,8 +2,9 @@
 
 Every red flag adds a requirement; none hides another:
 
-- a new neurologic deficit asks for MRI of the symptomatic region (ACR Low Back Pain V4 /
-  Myelopathy) and immediate spine surgery / interventional radiology consultation (seed);
+- a new neurologic deficit asks for MRI of the symptomatic region (ACR Low Back Pain V4 for
+  the lumbar spine, Myelopathy for the cord) and immediate spine surgery / interventional
+  radiology consultation (seed);
 - a known or suspected cancer or spinal infection makes IV contrast acceptable, MRI without
   and with contrast the best-rated study (VCF V2 9; LBP V7 / Thoracic Back Pain V5 9): no
   card then warns against contrast or offers a swap that removes it;
@@ -53,7 +54,14 @@ if TYPE_CHECKING:
 _ALL_REGIONS = frozenset(SpineRegion)
 _IV_CONTRAST = frozenset({Contrast.WITH, Contrast.WITHOUT_AND_WITH})
 # The order a tie between variants is broken in: the most urgent requirement decides.
-_URGENCY = (Guidance.NEUROLOGIC_DEFICIT, Guidance.INFECTION, Guidance.MALIGNANCY)
+_URGENCY = (
+    Guidance.NEUROLOGIC_DEFICIT,
+    Guidance.MYELOPATHY,
+    Guidance.INFECTION_THORACIC,
+    Guidance.INFECTION,
+    Guidance.MALIGNANCY,
+)
+_CORD = frozenset({SpineRegion.CERVICAL, SpineRegion.THORACIC})
 _RANK = {
     Category.USUALLY_NOT_APPROPRIATE: 0,
     Category.NOT_RATED: 1,
@@ -72,13 +80,22 @@ class _Advice:
     optional: bool = False  # the order is acceptable: suggestions are offered, not urged
 
 
-def applicable_guidance(flags: RedFlags) -> tuple[Guidance, ...]:
-    """The variants that apply to the order: one per red flag, or VCF Variant 3 without any."""
+def applicable_guidance(flags: RedFlags, regions: frozenset[SpineRegion]) -> tuple[Guidance, ...]:
+    """The variants that apply to an order of these regions: one per red flag and region
+    (a deficit: Low Back Pain V4 for the lumbar spine, Myelopathy for the cord; infection:
+    Thoracic Back Pain V5 for the thoracic spine, Low Back Pain V7 otherwise), or VCF
+    Variant 3 without any red flag."""
     applicable = []
     if flags.deficit_here:
-        applicable.append(Guidance.NEUROLOGIC_DEFICIT)
+        if not regions or SpineRegion.LUMBAR in regions:
+            applicable.append(Guidance.NEUROLOGIC_DEFICIT)
+        if regions & _CORD:
+            applicable.append(Guidance.MYELOPATHY)
     if flags.infection:
-        applicable.append(Guidance.INFECTION)
+        if SpineRegion.THORACIC in regions:
+            applicable.append(Guidance.INFECTION_THORACIC)
+        if not regions or regions - {SpineRegion.THORACIC}:
+            applicable.append(Guidance.INFECTION)
     if flags.malignancy:
         applicable.append(Guidance.MALIGNANCY)
     return tuple(applicable) or (Guidance.PRIOR_VCF,)
@@ -112,12 +129,12 @@ def _rate_imaging(
     knowledge: Knowledge,
     flags: RedFlags,
 ) -> OrderDecision | None:
-    guidance, variant, rating = _deciding_variant(study, flags, knowledge)
+    regions = suggestion_regions(order, findings, flags)
+    guidance, variant, rating = _deciding_variant(study, flags, regions, knowledge)
     if variant is None:
         return None
     category = rating.category if rating is not None else Category.NOT_RATED
     advice = _advise(study, category, flags, variant)
-    regions = suggestion_regions(order, findings, flags)
     if advice.topic is Topic.USUALLY_APPROPRIATE and _narrower_ct(study, regions):
         # CT of the whole spine for regional pain: ☢☢☢☢ where one region is ☢☢☢ (R8).
         advice = _Advice(
@@ -150,11 +167,11 @@ def _rate_imaging(
 
 
 def _deciding_variant(
-    study: Study, flags: RedFlags, knowledge: Knowledge
+    study: Study, flags: RedFlags, regions: frozenset[SpineRegion], knowledge: Knowledge
 ) -> tuple[Guidance, Variant | None, Rating | None]:
     """Rate the order in every applicable variant; the lowest category decides."""
     rated = []
-    for guidance in applicable_guidance(flags):
+    for guidance in applicable_guidance(flags, regions):
         variant = knowledge.variants.get(guidance)
         if variant is not None:
             rated.append((guidance, variant, variant.rate(study.modality, study.contrast)))
@@ -214,9 +231,10 @@ def _contrast_indicated(study: Study, category: Category, topic: Topic, flags: R
     wanted = _mri_wanted(study, flags)
     if category is Category.USUALLY_APPROPRIATE:
         # Cancer alone: CT/MRI without contrast are rated 7 and stay acceptable, the better
-        # study is offered. A suspected infection (abscess) is what contrast is for: urged.
-        optional = topic is Topic.PATHOLOGIC_FRACTURE_CONCERN
-        return _Advice(topic, Indicator.INFO, wanted[:1], optional=optional)
+        # study is offered. An infection (abscess) is what contrast is for: urged (seed).
+        if topic is Topic.PATHOLOGIC_FRACTURE_CONCERN:
+            return _Advice(topic, Indicator.INFO, wanted[:1], optional=True)
+        return _Advice(topic, Indicator.WARNING, wanted[:1])
     urgent = category is Category.USUALLY_NOT_APPROPRIATE or (
         bool(flags.infection) and study.modality is not Modality.MRI
     )
@@ -253,7 +271,8 @@ def _add_deficit_elsewhere(
     knowledge: Knowledge,
 ) -> tuple[_Advice, tuple[Suggestion, ...]]:
     """A new deficit in a region the order does not image: the card becomes about the
-    deficit and adds an MRI of that region; the order's own advice stays in its suggestions."""
+    deficit and adds an MRI of that region (the draft stays for the back pain); the order's
+    own advice stays in its suggestions."""
     regions = flags.deficit_regions_elsewhere
     added = make_suggestions(
         _mri_wanted(Study(Modality.MRI, Contrast.WITHOUT), flags)[:1],
@@ -264,7 +283,7 @@ def _add_deficit_elsewhere(
     )
     indicator = Indicator.CRITICAL if flags.severe_deficit else Indicator.WARNING
     demoted = tuple(dataclasses.replace(s, is_recommended=False) for s in suggestions)
-    deficit_advice = _Advice(Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT, indicator, advice.wanted)
+    deficit_advice = _Advice(Topic.ADD_MRI_NEUROLOGIC_DEFICIT, indicator, advice.wanted)
     return deficit_advice, added + demoted
 
 

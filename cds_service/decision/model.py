@@ -60,6 +60,7 @@ class Topic(enum.StrEnum):
     CONTRAST_NOT_INDICATED = "contrast-not-indicated"
     BETTER_INITIAL_STUDY = "better-initial-study"
     MRI_PREFERRED_NEUROLOGIC_DEFICIT = "mri-preferred-neurologic-deficit"
+    ADD_MRI_NEUROLOGIC_DEFICIT = "add-mri-neurologic-deficit"  # a deficit in another region
     PATHOLOGIC_FRACTURE_CONCERN = "pathologic-fracture-concern"
     MRI_BEFORE_AUGMENTATION = "mri-before-augmentation"
     SPINAL_INFECTION_CONCERN = "spinal-infection-concern"
@@ -101,21 +102,26 @@ class Qualifier(enum.StrEnum):
     """What a card says about one piece of evidence, next to it ("suspected", "not new")."""
 
     SUSPECTED = "suspected"  # "r/o", "?", provisional or differential diagnosis
+    RISK_FACTOR = "risk-factor"  # fever, IV drug use: a fact that raises the suspicion
     ON_ORDER = "on-order"  # written on this draft order
     NEW = "new"  # a neurologic deficit of recent or unknown onset
     LONGSTANDING = "longstanding"  # a neurologic deficit older than the look-back
     OTHER_REGION = "other-region"  # a deficit in a region this order does not image
-    NOT_RECENT = "not-recent"  # a spine MRI before the look-back or of another region
+    NOT_RECENT = "not-recent"  # a spine MRI from before the look-back
+    UNDATED = "undated"  # a spine MRI without a full date: it cannot count as recent
+    NOT_TREATED_REGION = "not-treated-region"  # a spine MRI of another region than to treat
     NOT_A_RED_FLAG = "not-a-red-flag"  # e.g. skin basal cell carcinoma
 
 
 class Guidance(enum.StrEnum):
     """The ACR guidance (variant) that can apply; red flags combine (guidance.py)."""
 
-    MALIGNANCY = "malignancy"
-    NEUROLOGIC_DEFICIT = "neurologic-deficit"
-    INFECTION = "infection"
-    PRIOR_VCF = "prior-vcf"
+    MALIGNANCY = "malignancy"  # ACR VCF V2
+    NEUROLOGIC_DEFICIT = "neurologic-deficit"  # ACR Low Back Pain V4 (lumbar)
+    MYELOPATHY = "myelopathy"  # ACR Myelopathy (cervical, thoracic)
+    INFECTION = "infection"  # ACR Low Back Pain V7 (lumbar; cervical)
+    INFECTION_THORACIC = "infection-thoracic"  # ACR Thoracic Back Pain V5
+    PRIOR_VCF = "prior-vcf"  # ACR VCF V3
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ class Evidence:
     source: FindingSource | None = None
     clinical_status: str | None = None  # Condition.clinicalStatus code, when recorded
     suspected: bool = False  # only suspected: "r/o abscess", "?cord compression"
+    risk_factor: bool = False  # suspected through a risk factor stated as a fact (fever)
     severe: bool = False  # cauda equina syndrome, cord compression: an emergency
     qualifiers: tuple[Qualifier, ...] = ()  # set by the decision for the card
 

@@ -10,12 +10,12 @@ the decision marks that finding as stated on the order (red_flags.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from cds_service.decision.model import Evidence, FindingKind, FindingSource
+from cds_service.decision.model import Evidence, FindingKind, FindingSource, SpineRegion
 from cds_service.decision.record import concept_texts, concept_words, first_match
-from cds_service.decision.text_flags import red_flags_in_text
+from cds_service.decision.text_flags import TextFlag, concept_flags, red_flags_in_text
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import Knowledge
@@ -31,6 +31,10 @@ _REASON_VALUE_SETS = (
 def order_red_flags(order: Any, knowledge: Knowledge) -> tuple[Evidence, ...]:
     """Every red flag the order states, once per kind and phrase."""
     found: list[Evidence] = []
+
+    def free_text(text: str) -> tuple[TextFlag, ...]:
+        return red_flags_in_text(text, knowledge.text_patterns)
+
     for reason in getattr(order, "reasonCode", None) or ():
         coded = _coded_reason(reason, knowledge)
         found.extend(coded)
@@ -38,14 +42,14 @@ def order_red_flags(order: Any, knowledge: Knowledge) -> tuple[Evidence, ...]:
             _worded(
                 concept_texts(reason),
                 FindingSource.ORDER_REASON,
-                knowledge,
+                lambda text: concept_flags(text, knowledge.text_patterns),
                 {e.kind for e in coded},
             )
         )
     notes = [getattr(note, "text", None) for note in getattr(order, "note", None) or ()]
-    found.extend(_worded(notes, FindingSource.ORDER_NOTE, knowledge))
+    found.extend(_worded(notes, FindingSource.ORDER_NOTE, free_text))
     code_text = getattr(getattr(order, "code", None), "text", None)
-    found.extend(_worded([code_text], FindingSource.ORDER_TEXT, knowledge))
+    found.extend(_worded([code_text], FindingSource.ORDER_TEXT, free_text))
     return _unique(found)
 
 
@@ -63,12 +67,9 @@ def reason_references(order: Any) -> frozenset[str]:
     return frozenset(references)
 
 
-def severe_deficit_words(display: str, knowledge: Knowledge) -> bool:
+def severe_deficit_words(flags: Iterable[TextFlag]) -> bool:
     """Cauda equina syndrome, cord compression: read from the words of a coded finding."""
-    return any(
-        flag.severe and flag.kind is FindingKind.NEUROLOGIC_DEFICIT
-        for flag in red_flags_in_text(display, knowledge.text_patterns)
-    )
+    return any(flag.severe and flag.kind is FindingKind.NEUROLOGIC_DEFICIT for flag in flags)
 
 
 def _coded_reason(reason: Any, knowledge: Knowledge) -> list[Evidence]:
@@ -88,7 +89,7 @@ def _coded_reason(reason: Any, knowledge: Knowledge) -> list[Evidence]:
                 regions=frozenset({entry.region}) if entry.region else frozenset(),
                 source=FindingSource.ORDER_REASON,
                 severe=kind is FindingKind.NEUROLOGIC_DEFICIT
-                and severe_deficit_words(display, knowledge),
+                and severe_deficit_words(concept_flags(display, knowledge.text_patterns)),
             )
         )
     return found
@@ -97,29 +98,37 @@ def _coded_reason(reason: Any, knowledge: Knowledge) -> list[Evidence]:
 def _worded(
     texts: Iterable[Any],
     source: FindingSource,
-    knowledge: Knowledge,
+    read: Callable[[str], tuple[TextFlag, ...]],
     coded: set[FindingKind] | None = None,
 ) -> list[Evidence]:
+    """One finding per kind and text: "new saddle numbness, ?cauda equina" is one deficit."""
     found = []
     for text in texts:
         if not isinstance(text, str) or not text.strip():
             continue
-        for flag in red_flags_in_text(text, knowledge.text_patterns):
-            if coded and flag.kind in coded:
-                continue
-            found.append(
-                Evidence(
-                    kind=flag.kind,
-                    display=flag.phrase,
-                    date=None,
-                    reference=None,
-                    regions=flag.regions,
-                    source=source,
-                    suspected=flag.suspected,
-                    severe=flag.severe,
-                )
-            )
+        by_kind: dict[FindingKind, list[TextFlag]] = {}
+        for flag in read(text):
+            if not (coded and flag.kind in coded):
+                by_kind.setdefault(flag.kind, []).append(flag)
+        found.extend(_merged(kind, flags, source) for kind, flags in by_kind.items())
     return found
+
+
+def _merged(kind: FindingKind, flags: list[TextFlag], source: FindingSource) -> Evidence:
+    regions: set[SpineRegion] = set()
+    for flag in flags:
+        regions.update(flag.regions)
+    return Evidence(
+        kind=kind,
+        display="; ".join(flag.phrase for flag in flags),
+        date=None,
+        reference=None,
+        regions=frozenset(regions),
+        source=source,
+        suspected=all(flag.suspected for flag in flags),
+        risk_factor=all(flag.risk_factor for flag in flags),
+        severe=any(flag.severe for flag in flags),
+    )
 
 
 def _unique(found: list[Evidence]) -> tuple[Evidence, ...]:

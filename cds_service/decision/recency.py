@@ -4,7 +4,7 @@ The look-back (knowledge.mri_lookback_days, 90 by default) is counted in calenda
 from the reference day: the order's authoredOn, or the day of the hook call when the draft
 has none (the caller decides; guidance.decide). An MRI without a readable full date does not
 count as recent: the card then asks for one, which is the safe side (a missed MRI before
-augmentation is the harm, seed FAQ); the card still lists it, marked as not recent.
+augmentation is the harm, seed FAQ); the card still lists it, saying why it did not count.
 """
 
 from __future__ import annotations
@@ -12,26 +12,31 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from cds_service.decision.model import Evidence, SpineRegion
+from cds_service.decision.model import Evidence, Qualifier, SpineRegion
 from cds_service.decision.record import calendar_day
 
 
-def is_recent_spine_mri(
+def why_not_recent(
     mri: Evidence,
     reference_day: dt.date,
     lookback_days: int,
     treated_regions: frozenset[SpineRegion],
-) -> bool:
-    """Whether one spine MRI is in the look-back window and images the region to be treated.
+) -> Qualifier | None:
+    """None when the spine MRI is in the look-back window and images the region to be
+    treated; else what the card says of it (too old, undated, another region).
 
     An MRI dated after the reference day still counts (the record is newer than the draft).
     An MRI of another region cannot show edema at the level to be treated; an MRI or a
     treatment of unknown region is given the benefit of the doubt.
     """
     mri_day = calendar_day(mri.date)
-    if mri_day is None or (reference_day - mri_day).days > lookback_days:
-        return False
-    return not (mri.regions and treated_regions and not mri.regions & treated_regions)
+    if mri_day is None:
+        return Qualifier.UNDATED
+    if (reference_day - mri_day).days > lookback_days:
+        return Qualifier.NOT_RECENT
+    if mri.regions and treated_regions and not mri.regions & treated_regions:
+        return Qualifier.NOT_TREATED_REGION
+    return None
 
 
 def recent_spine_mri(
@@ -44,5 +49,5 @@ def recent_spine_mri(
     return tuple(
         mri
         for mri in spine_mri
-        if is_recent_spine_mri(mri, reference_day, lookback_days, treated_regions)
+        if why_not_recent(mri, reference_day, lookback_days, treated_regions) is None
     )

@@ -136,7 +136,11 @@ def _with_order(
         for evidence in recorded
     ]
     found.extend(evidence for evidence in order.red_flags if evidence.kind is kind)
-    return tuple(_qualified(e, Qualifier.SUSPECTED) if e.suspected else e for e in found)
+    return tuple(_qualified(e, _suspicion(e)) if e.suspected else e for e in found)
+
+
+def _suspicion(evidence: Evidence) -> Qualifier:
+    return Qualifier.RISK_FACTOR if evidence.risk_factor else Qualifier.SUSPECTED
 
 
 def _is_new(deficit: Evidence, reference_day: dt.date, new_deficit_days: int) -> bool:

@@ -36,22 +36,17 @@ NEW_PAIN_NOT_OLD_FRACTURE = "new-pain-not-old-fracture"  # seed: "avoid attribut
 
 # Requirement ids of cards/card-texts.yaml: what each red flag adds to any card (issue 14 §2).
 URGENT_CONSULTATION = "urgent-consultation"  # seed: "immediate consultation"
-DEFICIT_OTHER_REGION = "deficit-other-region"  # ACR Myelopathy / LBP V4: symptomatic region
-CONTRAST_INDICATED = "contrast-indicated"  # VCF V2, LBP V7, Thoracic Back Pain V5
+CONTRAST_INDICATED_CANCER = "contrast-indicated-cancer"  # VCF V2
+CONTRAST_INDICATED_INFECTION = "contrast-indicated-infection"  # LBP V7, Thoracic Back Pain V5
 LONGSTANDING_DEFICIT = "longstanding-deficit"  # seed: "new or worsening neurologic symptoms"
+AUGMENTATION_INFECTION = "augmentation-infection"  # LCD exclusions (S24), ACR 2018 VCF V3
+AUGMENTATION_INFECTION_IMAGING = "augmentation-infection-imaging"  # TBP V5 / LBP V7
+AUGMENTATION_DEFICIT = "augmentation-deficit"  # LCD relative contraindication (S24)
 
 _ALL_REGIONS = frozenset(SpineRegion)
 _CT_STUDIES = frozenset({Modality.CT, Modality.CT_MYELOGRAPHY})
 # Topics whose own text already asks for the consultation.
-_SAYS_CONSULT = frozenset({Topic.URGENT_SPINE_CONSULTATION, Topic.AUGMENTATION_CONTRAINDICATED})
-# Topics whose own text already says that contrast is indicated.
-_SAYS_CONTRAST_INDICATED = frozenset(
-    {
-        Topic.PATHOLOGIC_FRACTURE_CONCERN,
-        Topic.SPINAL_INFECTION_CONCERN,
-        Topic.AUGMENTATION_CONTRAINDICATED,
-    }
-)
+_SAYS_CONSULT = frozenset({Topic.URGENT_SPINE_CONSULTATION})
 
 
 def suggestion_regions(
@@ -121,9 +116,9 @@ def pitfalls_for(
     pitfalls: list[str] = []
     if findings.treated_levels:
         pitfalls.append(ADJACENT_LEVEL_FRACTURE)
-    ct_involved = ordered.modality in _CT_STUDIES or any(
-        s.study.modality in _CT_STUDIES for s in suggested
-    )
+    ct_involved = (
+        ordered.modality in _CT_STUDIES and topic is not Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
+    ) or any(s.study.modality in _CT_STUDIES for s in suggested)
     if ct_involved:
         pitfalls.append(CT_CANNOT_DATE_FRACTURE)
         # Any new VCF may be the first sign of myeloma or a metastasis (seed): for every
@@ -136,14 +131,31 @@ def pitfalls_for(
 
 
 def requirements_for(topic: Topic, ordered: Study, flags: RedFlags) -> tuple[str, ...]:
-    """What the red flags add to the card, whatever its topic: none is left unsaid."""
+    """What the red flags add to an imaging card, whatever its topic: none is left unsaid."""
     requirements: list[str] = []
     if flags.new_deficit and topic not in _SAYS_CONSULT:
         requirements.append(URGENT_CONSULTATION)
-    if flags.deficit_elsewhere:
-        requirements.append(DEFICIT_OTHER_REGION)
-    if flags.contrast_acceptable and topic not in _SAYS_CONTRAST_INDICATED:
-        requirements.append(CONTRAST_INDICATED)
+    if flags.malignancy and topic is not Topic.PATHOLOGIC_FRACTURE_CONCERN:
+        requirements.append(CONTRAST_INDICATED_CANCER)
+    if flags.infection and topic is not Topic.SPINAL_INFECTION_CONCERN:
+        requirements.append(CONTRAST_INDICATED_INFECTION)
+    if flags.longstanding_deficit:
+        requirements.append(LONGSTANDING_DEFICIT)
+    return tuple(requirements)
+
+
+def augmentation_requirements(flags: RedFlags, has_recent_mri: bool) -> tuple[str, ...]:
+    """The contraindications on record, each said for what it is, and the MRI the infection
+    still needs when none recent shows it."""
+    requirements: list[str] = []
+    if flags.infection:
+        requirements.append(AUGMENTATION_INFECTION)
+        if not has_recent_mri:
+            requirements.append(AUGMENTATION_INFECTION_IMAGING)
+    if flags.new_deficit:
+        requirements.append(AUGMENTATION_DEFICIT)
+    if flags.malignancy and not flags.infection:
+        requirements.append(CONTRAST_INDICATED_CANCER)
     if flags.longstanding_deficit:
         requirements.append(LONGSTANDING_DEFICIT)
     return tuple(requirements)

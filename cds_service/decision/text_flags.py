@@ -69,6 +69,9 @@ class TextFlag:
     suspected: bool  # "r/o", "?", "query", "suspected", "concern for", "vs"...; fever, IVDU
     severe: bool  # cauda equina syndrome, cord compression, conus: emergencies (deficits only)
     regions: frozenset[SpineRegion]  # spine regions named with the flag; empty when none
+    # Only words that raise a suspicion by themselves (fever, IVDU, sepsis): a fact that makes
+    # the red flag suspected, not a suspected fact. Cards say "risk factor", not "suspected".
+    risk_factor: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,25 @@ class _Match:
     end: int
     severe: bool
     suspected: bool
+    risk_factor: bool = False  # suspected by its pattern alone, not by a cue ("r/o")
+
+
+# Distinct concept words remembered per knowledge (about 1 kB each); past it, the memo restarts.
+CONCEPT_WORDS_REMEMBERED = 4096
+
+
+def concept_flags(text: str, patterns: TextPatterns) -> tuple[TextFlag, ...]:
+    """`red_flags_in_text` for the words of a coded concept: a diagnosis display or a
+    Condition's code text. Reading one costs up to 0.2 ms and a hook call reads dozens, but
+    they come from a small vocabulary that every record repeats, so the reading is
+    remembered (bounded) across calls. Notes and other free text are read afresh each call."""
+    memo = patterns.concept_words_read
+    flags = memo.get(text)
+    if flags is None:
+        if len(memo) >= CONCEPT_WORDS_REMEMBERED:
+            memo.clear()
+        flags = memo[text] = red_flags_in_text(text, patterns)
+    return flags
 
 
 def red_flags_in_text(text: str, patterns: TextPatterns) -> tuple[TextFlag, ...]:
@@ -116,11 +138,14 @@ def _matches(
     cues: list[tuple[int, int, str]],
     inherits: bool,
 ) -> list[_Match]:
-    if not patterns.red_flag_screen.search(clause.casefold()):
+    folded = clause.casefold()
+    if not patterns.red_flag_screen.search(folded):
         return []
     found: list[_Match] = []
     excluded: dict[FindingKind, list[tuple[int, int]]] = {}
     for flag in patterns.red_flags:
+        if flag.words and not any(word in folded for word in flag.words):
+            continue
         for match in flag.pattern.finditer(clause):
             start, end = _trimmed_span(clause, match.start(), match.end())
             if start >= end:
@@ -136,7 +161,8 @@ def _matches(
 
 
 def _match(flag: RedFlagPattern, start: int, end: int, *, suspected: bool) -> _Match:
-    return _Match(flag.kind, start, end, flag.severe, flag.suspected or suspected)
+    risk_factor = flag.suspected and not suspected
+    return _Match(flag.kind, start, end, flag.severe, flag.suspected or suspected, risk_factor)
 
 
 def _trimmed_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -225,6 +251,7 @@ def _flag(clause: str, matches: list[_Match], regions: frozenset[SpineRegion]) -
         suspected=all(m.suspected for m in matches),
         severe=any(m.severe for m in matches),
         regions=regions,
+        risk_factor=all(m.risk_factor for m in matches),
     )
 
 

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from cds_service.decision.model import Modality, PatientHistory
 from cds_service.decision.orders import study_from_text
+from cds_service.decision.text_flags import concept_flags
 from cds_service.fhir.views import (
     VIEWED_ELEMENTS,
     CodeableConceptView,
@@ -106,11 +107,11 @@ class RelevantCodes:
         """Whether a Condition whose raw `code` is `concept` can change a decision: a code in
         a value set, or words that may name a red flag (an unknown code with the display
         "Cauda equina syndrome" must not silently mean "no red flag"; decision/text_flags.py
-        reads them properly, this is its cheap pre-check)."""
+        reads them, remembering each concept's words across calls)."""
         if _any_coding(concept, self._condition_code):
             return True
-        screen = self.text_patterns.red_flag_screen
-        return any(screen.search(text.casefold()) for text in _concept_texts(concept))
+        patterns = self.text_patterns
+        return any(concept_flags(text, patterns) for text in _concept_texts(concept))
 
     def procedure_code_matters(self, concept: Any) -> bool:
         """For Procedures and ServiceRequests alike."""
@@ -210,7 +211,7 @@ _KINDS: dict[str, _Kind] = {
     "ServiceRequest": _Kind(
         ServiceRequest,
         RelevantCodes.procedure_code_matters,
-        _READ_BY_ALL | {"intent", "authoredOn", "note"},
+        _READ_BY_ALL | {"intent", "authoredOn", "note", "occurrenceDateTime", "occurrencePeriod"},
     ),
     "ImagingStudy": _Kind(
         ImagingStudy,

@@ -113,6 +113,8 @@ class ResourceView(_View):
     authoredOn: Raw = UNSET
     category: Raw = UNSET  # a Condition's: problem list or encounter diagnosis
     note: Raw = UNSET  # a Procedure's or order's: "Kyphoplasty L2"
+    occurrenceDateTime: Raw = UNSET  # a completed order's: when it was done
+    occurrencePeriod: Raw = UNSET
     # ImagingStudy
     started: Raw = UNSET
     modality: Raw = UNSET

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from cds_service.decision.model import (
     Category,
@@ -196,6 +197,12 @@ class TextPatterns:
     # The pre-check, searched in the case-folded text: it matches every text any red-flag
     # pattern can match (knowledge/regex_screen.py), so most texts cost one search.
     red_flag_screen: re.Pattern[str]
+    # What the words of coded concepts (a diagnosis display, a Condition's code text) were read
+    # as: a small vocabulary that repeats across records. A memo of a pure reading, bounded
+    # (decision/text_flags.py concept_flags), not state of any call.
+    concept_words_read: dict[str, Any] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,9 @@ class RedFlagPattern:
     pattern: re.Pattern[str]
     severe: bool = False  # a neurologic emergency: cauda equina, cord compression, conus
     suspected: bool = False  # the words raise a suspicion only (fever, IV drug use, "tumour")
+    # Case-folded words one of which every match contains (knowledge/regex_screen.py): a
+    # pattern none of whose words is in the text is not searched. Empty: always searched.
+    words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -257,6 +267,7 @@ class CardText:
     summary: str  # fields: ordered, suggested, category
     detail: str  # fields: ordered, suggested, category, rating, radiation, variant, acr_topic
     override_reasons: tuple[OverrideReason, ...]
+    sources: tuple[str, ...] = ()  # source register ids the topic's text rests on
 
 
 @dataclass(frozen=True)
@@ -267,6 +278,7 @@ class CardWording:
     qualifier_labels: dict[Qualifier, str]  # "suspected", "not new"...
     requirements: dict[str, str]  # requirement id -> markdown; field: deficit_regions
     adjacent_coverage: dict[str, str]  # "covered"/"uncovered"; field: uncovered_levels
+    study_notes: dict[Modality, str]  # why a study is not the best first one (some modalities)
     headings: dict[str, str]  # "why", "pitfalls", "sources", "no_region"
     source_label: str  # card.source.label
     category_labels: dict[Category, str]  # "Usually Appropriate"...

@@ -47,9 +47,12 @@ PITFALL_FIELDS = ("treated_levels", "adjacent_levels")
 # What each red flag adds to a card (decision/suggestions.py requirement ids).
 REQUIREMENTS = (
     "urgent-consultation",
-    "deficit-other-region",
-    "contrast-indicated",
+    "contrast-indicated-cancer",
+    "contrast-indicated-infection",
     "longstanding-deficit",
+    "augmentation-infection",
+    "augmentation-infection-imaging",
+    "augmentation-deficit",
 )
 REQUIREMENT_FIELDS = ("deficit_regions",)
 # Whether the levels adjacent to a treated one lie inside the ordered regions.
@@ -243,7 +246,7 @@ class CardTextsSchema(Schema):
         required=True,
     )
     evidence_qualifiers = Keyed(
-        fields.String(validate=TEXT),
+        Template(("lookback_days",)),
         keys=enum_field(Qualifier),
         require=tuple(Qualifier),
         required=True,
@@ -252,6 +255,7 @@ class CardTextsSchema(Schema):
     adjacent_coverage = Keyed(
         Template(ADJACENT_COVERAGE_FIELDS), require=ADJACENT_COVERAGE, required=True
     )
+    study_notes = Keyed(fields.String(validate=TEXT), keys=enum_field(Modality), required=True)
     headings = Keyed(fields.String(validate=TEXT), require=HEADINGS, required=True)
     source_label = fields.String(required=True, validate=TEXT)
     labels = fields.Nested(LabelsSchema, required=True)
@@ -286,6 +290,7 @@ class CardTextsSchema(Schema):
                     summary=text["summary"].strip(),
                     detail=text["detail"].strip(),
                     override_reasons=tuple(reasons[code] for code in text["override_reasons"]),
+                    sources=tuple(text["sources"]),
                 )
                 for topic, text in data["card_texts"].items()
             },
@@ -294,6 +299,9 @@ class CardTextsSchema(Schema):
             qualifier_labels=data["evidence_qualifiers"],
             requirements={
                 name: item["text"].strip() for name, item in data["requirements"].items()
+            },
+            study_notes={
+                modality: " ".join(note.split()) for modality, note in data["study_notes"].items()
             },
             adjacent_coverage={
                 name: " ".join(text.split()) for name, text in data["adjacent_coverage"].items()

@@ -20,9 +20,8 @@ from cds_service.decision.model import (
 from cds_service.decision.red_flags import RedFlags
 from cds_service.decision.suggestions import (
     ADJACENT_LEVEL_FRACTURE,
-    CONTRAST_INDICATED,
+    CONTRAST_INDICATED_CANCER,
     CT_CANNOT_DATE_FRACTURE,
-    DEFICIT_OTHER_REGION,
     LONGSTANDING_DEFICIT,
     MALIGNANCY_RED_FLAGS_ON_CT,
     NEW_PAIN_NOT_OLD_FRACTURE,
@@ -67,24 +66,36 @@ def suggested(decision) -> list[tuple[Modality, Contrast, frozenset[SpineRegion]
 # -- composition: every red flag adds a requirement ----------------------------------------
 
 
+LUMBAR_ONLY = frozenset({SpineRegion.LUMBAR})
+THORACIC_ONLY = frozenset({SpineRegion.THORACIC})
+
+
 @pytest.mark.parametrize(
-    ("flags", "applicable"),
+    ("flags", "regions", "applicable"),
     [
         (
-            {"malignancy", "neurologic_deficit", "infection"},
+            {"malignancy", "deficit_here", "infection"},
+            LUMBAR_ONLY,
             (Guidance.NEUROLOGIC_DEFICIT, Guidance.INFECTION, Guidance.MALIGNANCY),
         ),
-        ({"neurologic_deficit", "infection"}, (Guidance.NEUROLOGIC_DEFICIT, Guidance.INFECTION)),
-        ({"infection"}, (Guidance.INFECTION,)),
-        (set(), (Guidance.PRIOR_VCF,)),
+        (
+            {"deficit_here", "infection"},
+            THORACIC_ONLY,
+            (Guidance.MYELOPATHY, Guidance.INFECTION_THORACIC),
+        ),
+        (
+            {"deficit_here"},
+            THORACIC_ONLY | LUMBAR_ONLY,
+            (Guidance.NEUROLOGIC_DEFICIT, Guidance.MYELOPATHY),
+        ),
+        ({"infection"}, frozenset(), (Guidance.INFECTION,)),
+        (set(), LUMBAR_ONLY, (Guidance.PRIOR_VCF,)),
     ],
 )
-def test_every_red_flag_brings_its_own_variant(flags, applicable):
-    evidence = {"malignancy": (object(),), "deficit_here": (object(),), "infection": (object(),)}
-    names = {"neurologic_deficit": "deficit_here"}
-    chosen = RedFlags(**{names.get(flag, flag): evidence[names.get(flag, flag)] for flag in flags})
+def test_every_red_flag_brings_its_own_variant_for_the_region(flags, regions, applicable):
+    chosen = RedFlags(**{flag: (object(),) for flag in flags})
 
-    assert applicable_guidance(chosen) == applicable
+    assert applicable_guidance(chosen, regions) == applicable
 
 
 # -- out of scope --------------------------------------------------------------------------
@@ -279,6 +290,8 @@ def test_a_myelopathy_is_a_warning_not_critical(decide_for):
 
     assert decision.topic is Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
     assert decision.indicator is Indicator.WARNING
+    assert decision.guidance is Guidance.MYELOPATHY
+    assert decision.category is Category.NOT_RATED  # ACR Myelopathy's CT rating: not known
     assert suggested(decision) == [
         (Modality.MRI, Contrast.WITHOUT, frozenset({SpineRegion.CERVICAL}), True)
     ]
@@ -318,7 +331,7 @@ def test_a_new_deficit_in_another_region_adds_an_mri_of_that_region(decide_for):
         order("72131", reason=LOW_BACK_PAIN), prior_vcf_l2(), cervical_myelopathy()
     )
 
-    assert decision.topic is Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
+    assert decision.topic is Topic.ADD_MRI_NEUROLOGIC_DEFICIT
     assert decision.indicator is Indicator.WARNING
     assert decision.category is Category.USUALLY_APPROPRIATE  # the lumbar CT itself (VCF V3)
     assert decision.variant_id == "acr-vcf-2022-v3"
@@ -327,7 +340,6 @@ def test_a_new_deficit_in_another_region_adds_an_mri_of_that_region(decide_for):
     assert (added.study.modality, added.study.contrast) == (Modality.MRI, Contrast.WITHOUT)
     assert added.study.regions == frozenset({SpineRegion.CERVICAL})
     assert decision.deficit_regions == frozenset({SpineRegion.CERVICAL})
-    assert DEFICIT_OTHER_REGION in decision.requirements
 
 
 # -- cancer: VCF Variant 2 -----------------------------------------------------------------
@@ -394,7 +406,7 @@ def test_the_ct_red_flags_of_malignancy_show_for_every_patient_in_scope(decide_f
 def test_mri_without_and_with_contrast_is_appropriate_with_infection_concern(decide_for):
     decision = decide_for(order("72157"), prior_vcf_l2(), discitis())
 
-    assert decision.guidance is Guidance.INFECTION
+    assert decision.guidance is Guidance.INFECTION_THORACIC  # a thoracic MRI
     assert decision.topic is Topic.USUALLY_APPROPRIATE
     assert [e.kind for e in decision.evidence] == [FindingKind.PRIOR_VCF, FindingKind.INFECTION]
 
@@ -426,13 +438,15 @@ def test_cancer_does_not_hide_a_cauda_equina_syndrome(decide_for):
     ]
     kinds = [e.kind for e in decision.evidence]
     assert FindingKind.NEUROLOGIC_DEFICIT in kinds and FindingKind.MALIGNANCY in kinds
-    assert set(decision.requirements) == {URGENT_CONSULTATION, CONTRAST_INDICATED}
+    assert set(decision.requirements) == {URGENT_CONSULTATION, CONTRAST_INDICATED_CANCER}
+    # The MRI replaces the CT: no bullets on reading CT in an emergency.
+    assert CT_CANNOT_DATE_FRACTURE not in decision.pitfalls
 
 
 def test_cancer_and_infection_the_lower_rating_decides_and_both_are_cited(decide_for):
     decision = decide_for(order("72131"), prior_vcf_l2(), malignancy_history(), discitis())
 
-    assert decision.guidance is Guidance.INFECTION  # CT: VCF V2 7, LBP V7 May Be
+    assert decision.guidance is Guidance.INFECTION  # lumbar CT: VCF V2 7, LBP V7 May Be
     assert decision.category is Category.MAY_BE_APPROPRIATE
     assert decision.topic is Topic.SPINAL_INFECTION_CONCERN
     assert {FindingKind.INFECTION, FindingKind.MALIGNANCY} <= {e.kind for e in decision.evidence}
@@ -616,6 +630,7 @@ def test_infection_urges_contrast_where_cancer_only_offers_it(decide_for):
     cancer = decide_for(order("72146"), prior_vcf_l2(), malignancy_history())
 
     assert infection.topic is Topic.SPINAL_INFECTION_CONCERN
+    assert infection.indicator is Indicator.WARNING  # seed: contrast is for an abscess
     assert suggested(infection) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC, True)]
     assert cancer.topic is Topic.PATHOLOGIC_FRACTURE_CONCERN
     assert suggested(cancer) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC, False)]
@@ -692,3 +707,12 @@ def test_an_mri_with_an_unreadable_date_is_not_a_recent_mri(decide_for):
     decision = decide_for(kyphoplasty_t12(), *SEED_CHART, undated)
 
     assert decision.topic is Topic.MRI_BEFORE_AUGMENTATION
+    assert Qualifier.UNDATED in decision.evidence[-1].qualifiers
+
+
+def test_a_recent_mri_of_another_region_is_listed_as_such(decide_for):
+    cervical_mri = spine_mri("2026-11-01", code="72141")
+
+    decision = decide_for(kyphoplasty_t12(), *SEED_CHART, cervical_mri)
+
+    assert Qualifier.NOT_TREATED_REGION in decision.evidence[-1].qualifiers

@@ -28,6 +28,8 @@ def test_real_cards_load_with_one_variant_per_guidance(knowledge):
         "acr-vcf-2022-v2",
         "acr-lbp-2021-v4",
         "acr-lbp-2021-v7",
+        "acr-myelopathy-v1",
+        "acr-thoracic-back-pain-v5",
     }
     assert set(knowledge.wording.card_texts) == set(Topic)
 
@@ -67,8 +69,11 @@ def test_only_confirmed_numeric_ratings_are_given(knowledge):
         (Guidance.NEUROLOGIC_DEFICIT, Modality.MRI, Contrast.WITHOUT): 9,
         (Guidance.NEUROLOGIC_DEFICIT, Modality.MRI, Contrast.WITHOUT_AND_WITH): 7,
         (Guidance.NEUROLOGIC_DEFICIT, Modality.MRI, Contrast.WITH): 3,
-        (Guidance.INFECTION, Modality.MRI, Contrast.WITHOUT_AND_WITH): 9,
-        (Guidance.INFECTION, Modality.MRI, Contrast.WITHOUT): 7,
+        # Myelopathy V1 and Thoracic Back Pain V5 (S3); LBP V7's numbers are UNCONFIRMED.
+        (Guidance.MYELOPATHY, Modality.MRI, Contrast.WITHOUT): 9,
+        (Guidance.MYELOPATHY, Modality.MRI, Contrast.WITHOUT_AND_WITH): 9,
+        (Guidance.INFECTION_THORACIC, Modality.MRI, Contrast.WITHOUT_AND_WITH): 9,
+        (Guidance.INFECTION_THORACIC, Modality.MRI, Contrast.WITHOUT): 7,
     }
 
 

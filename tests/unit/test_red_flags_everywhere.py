@@ -202,3 +202,14 @@ def test_an_mri_recorded_only_as_an_imaging_study_counts_before_augmentation(kno
 
     assert decision(study) is None
     assert decision().topic is Topic.MRI_BEFORE_AUGMENTATION
+
+
+def test_the_memory_of_concept_words_is_bounded(knowledge):
+    from cds_service.decision.text_flags import CONCEPT_WORDS_REMEMBERED, concept_flags
+
+    patterns = knowledge.text_patterns
+    for n in range(CONCEPT_WORDS_REMEMBERED + 10):
+        concept_flags(f"Metastatic carcinoma {n}", patterns)
+
+    assert len(patterns.concept_words_read) <= CONCEPT_WORDS_REMEMBERED
+    assert concept_flags("Cauda equina syndrome", patterns)[0].severe
