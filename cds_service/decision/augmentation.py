@@ -32,6 +32,7 @@ from cds_service.decision.model import (
     Topic,
 )
 from cds_service.decision.recency import why_not_recent
+from cds_service.decision.record import calendar_day
 from cds_service.decision.red_flags import RedFlags
 from cds_service.decision.suggestions import (
     augmentation_requirements,
@@ -43,6 +44,7 @@ from cds_service.decision.suggestions import (
 if TYPE_CHECKING:
     from cds_service.knowledge.model import Knowledge
 
+_DIAGNOSTIC_MRI_LEAD = dt.timedelta(days=7)
 _NOT_COUNTED = (Qualifier.NOT_RECENT, Qualifier.UNDATED, Qualifier.NOT_TREATED_REGION)
 _MRI_WITHOUT = ((Modality.MRI, Contrast.WITHOUT),)
 _MRI_WITHOUT_AND_WITH = ((Modality.MRI, Contrast.WITHOUT_AND_WITH),)
@@ -63,9 +65,10 @@ def before_augmentation(
     )
     has_recent = any(not set(_NOT_COUNTED) & set(mri.qualifiers) for mri in spine_mri)
     if flags.infection:
-        # Image the infection, unless a recent MRI of the region already has.
+        # Image the infection, unless a recent MRI of the region was done since it is known.
         topic = Topic.AUGMENTATION_CONTRAINDICATED
-        wanted = () if has_recent else _MRI_WITHOUT_AND_WITH
+        imaged = _infection_imaged(spine_mri, flags.infection)
+        wanted = () if imaged else _MRI_WITHOUT_AND_WITH
     elif has_recent and not flags.new_deficit:
         return None
     elif has_recent:
@@ -93,7 +96,9 @@ def before_augmentation(
         treated_levels=treated,
         adjacent_levels=adjacent_levels(treated),
         advice_without_order=bool(wanted) and not regions,
-        requirements=augmentation_requirements(flags, has_recent),
+        requirements=augmentation_requirements(
+            flags, _infection_imaged(spine_mri, flags.infection) if flags.infection else has_recent
+        ),
         lookback_days=lookback,
         advised_study=wanted[0] if wanted else None,
     )
@@ -107,6 +112,23 @@ def _qualified(
     if why is None:
         return mri
     return dataclasses.replace(mri, qualifiers=(*mri.qualifiers, why))
+
+
+def _infection_imaged(spine_mri: tuple[Evidence, ...], infection: tuple[Evidence, ...]) -> bool:
+    """A recent MRI of the region from at most a week before every dated infection finding
+    (the MRI that made the diagnosis is often recorded a few days before it): an older one
+    may not show the infection, and an undated or suspected infection (on the order) asks
+    for its own MRI."""
+    onsets = [calendar_day(evidence.date) for evidence in infection]
+    if not onsets or any(onset is None for onset in onsets):
+        return False
+    latest = max(onset for onset in onsets if onset is not None) - _DIAGNOSTIC_MRI_LEAD
+    return any(
+        not set(_NOT_COUNTED) & set(mri.qualifiers)
+        and (day := calendar_day(mri.date)) is not None
+        and day >= latest
+        for mri in spine_mri
+    )
 
 
 def _guidance(flags: RedFlags, regions: frozenset[SpineRegion]) -> Guidance:

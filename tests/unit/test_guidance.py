@@ -571,6 +571,16 @@ def test_a_recent_mri_does_not_lift_the_contraindication_nor_get_repeated(decide
     assert decision.suggestions == ()
 
 
+def test_an_mri_from_before_the_infection_was_known_does_not_show_it(decide_for):
+    earlier_mri = spine_mri("2026-11-01", "72146")
+    new_discitis = condition("M46.44", display="Discitis, thoracic region", onset="2026-11-15")
+
+    decision = decide_for(kyphoplasty_t12(), *SEED_CHART, new_discitis, earlier_mri)
+
+    assert decision.topic is Topic.AUGMENTATION_CONTRAINDICATED
+    assert suggested(decision) == [(Modality.MRI, Contrast.WITHOUT_AND_WITH, THORACIC, True)]
+
+
 def test_a_new_deficit_with_a_recent_mri_is_a_relative_contraindication(decide_for):
     recent = spine_mri("2026-11-01", "72146")
     myelopathy = condition("G95.9", display="Disease of spinal cord, unspecified", onset=None)
