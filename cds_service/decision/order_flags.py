@@ -35,6 +35,10 @@ def order_red_flags(order: Any, knowledge: Knowledge) -> tuple[Evidence, ...]:
     def free_text(text: str) -> tuple[TextFlag, ...]:
         return red_flags_in_text(text, knowledge.text_patterns)
 
+    def concept_words(text: str) -> tuple[TextFlag, ...]:
+        """The words of a coded concept (a reason, the order's own name): remembered."""
+        return concept_flags(text, knowledge.text_patterns)
+
     for reason in getattr(order, "reasonCode", None) or ():
         coded = _coded_reason(reason, knowledge)
         found.extend(coded)
@@ -42,14 +46,14 @@ def order_red_flags(order: Any, knowledge: Knowledge) -> tuple[Evidence, ...]:
             _worded(
                 concept_texts(reason),
                 FindingSource.ORDER_REASON,
-                lambda text: concept_flags(text, knowledge.text_patterns),
+                concept_words,
                 {e.kind for e in coded},
             )
         )
     notes = [getattr(note, "text", None) for note in getattr(order, "note", None) or ()]
     found.extend(_worded(notes, FindingSource.ORDER_NOTE, free_text))
     code_text = getattr(getattr(order, "code", None), "text", None)
-    found.extend(_worded([code_text], FindingSource.ORDER_TEXT, free_text))
+    found.extend(_worded([code_text], FindingSource.ORDER_TEXT, concept_words))
     return _unique(found)
 
 

@@ -24,6 +24,7 @@ from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
+from msgspec import UNSET
 from pydantic import ValidationError
 
 from cds_service.decision.model import Modality, PatientHistory
@@ -68,14 +69,17 @@ class RelevantCodes:
     augmentation: ValueSet
     mri_orderables: frozenset[Coding]
     text_patterns: TextPatterns
-    _condition_code: Callable[[str, str], bool] = field(init=False, repr=False, compare=False)
     _procedure_code: Callable[[str, str], bool] = field(init=False, repr=False, compare=False)
     _mri_code: Callable[[str, str], bool] = field(init=False, repr=False, compare=False)
     _mri_text: Callable[[str], bool] = field(init=False, repr=False, compare=False)
+    # Whether a Condition's coding matters, by (system, code); whether its code text names a
+    # red flag, by the text.
+    _condition_verdicts: dict[Any, bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         remember = lru_cache(maxsize=_CODES_REMEMBERED)
-        object.__setattr__(self, "_condition_code", remember(self._in_condition_sets))
         object.__setattr__(self, "_procedure_code", remember(self._augmentation_or_mri))
         object.__setattr__(self, "_mri_code", remember(self._is_mri_orderable))
         object.__setattr__(self, "_mri_text", remember(self._reads_as_spine_mri))
@@ -105,13 +109,57 @@ class RelevantCodes:
 
     def condition_code_matters(self, concept: Any) -> bool:
         """Whether a Condition whose raw `code` is `concept` can change a decision: a code in
-        a value set, or words that may name a red flag (an unknown code with the display
-        "Cauda equina syndrome" must not silently mean "no red flag"; decision/text_flags.py
-        reads them, remembering each concept's words across calls)."""
-        if _any_coding(concept, self._condition_code):
+        a value set, or words that name a red flag (an unknown code with the display "Cauda
+        equina syndrome" must not silently mean "no red flag"; decision/text_flags.py reads
+        them). One pass over the codings; each (system, code) is judged once per worker,
+        with the display it first came with (a code system names a code one way), and a
+        code text once per distinct text."""
+        if type(concept) is CodeableConceptView:
+            codings, text = concept.coding, concept.text
+        elif type(concept) is dict:
+            codings, text = concept.get("coding"), concept.get("text")
+        else:
+            return False
+        verdicts = self._condition_verdicts
+        if type(codings) is list:
+            for coding in codings:
+                if type(coding) is CodingView:
+                    key = (coding.system, coding.code)
+                    display = coding.display
+                elif type(coding) is dict:
+                    key = (coding.get("system"), coding.get("code"))
+                    display = coding.get("display")
+                else:
+                    continue
+                verdict = verdicts.get(key)
+                if verdict is None:
+                    verdict = self._remember(key, self._coding_matters(key, display))
+                if verdict:
+                    return True
+        if text is UNSET or text is None:
+            return False
+        key = bytes(text) if type(text) is msgspec.Raw else text
+        verdict = verdicts.get(key)
+        if verdict is None:
+            decoded = _decoded(text) if type(text) is msgspec.Raw else text
+            verdict = self._remember(key, self._names_a_red_flag(decoded))
+        return verdict
+
+    def _coding_matters(self, key: tuple[Any, Any], display: Any) -> bool:
+        system, code = key
+        if type(system) is str and type(code) is str and self._in_condition_sets(system, code):
             return True
-        patterns = self.text_patterns
-        return any(concept_flags(text, patterns) for text in _concept_texts(concept))
+        words = _decoded(display) if type(display) is msgspec.Raw else display
+        return self._names_a_red_flag(words)
+
+    def _names_a_red_flag(self, text: Any) -> bool:
+        return type(text) is str and bool(concept_flags(text, self.text_patterns))
+
+    def _remember(self, key: Any, verdict: bool) -> bool:
+        if len(self._condition_verdicts) >= _CODES_REMEMBERED:
+            self._condition_verdicts.clear()
+        self._condition_verdicts[key] = verdict
+        return verdict
 
     def procedure_code_matters(self, concept: Any) -> bool:
         """For Procedures and ServiceRequests alike."""
@@ -241,7 +289,9 @@ _SHARED_ELEMENTS: dict[str, type[CodeableConcept] | type[Reference]] = {
     "clinicalStatus": CodeableConcept,
     "verificationStatus": CodeableConcept,
     "subject": Reference,
+    "category": CodeableConcept,  # a list: every item shared
 }
+_SHARED_LISTS = frozenset({"category"})
 SharedElements = dict[tuple[str, str], Any]
 
 
@@ -314,13 +364,24 @@ def _model(kind: _Kind, read: dict[str, Any], shared: SharedElements) -> Any:
     patient a finding."""
     for name, value in read.items():
         element_model = _SHARED_ELEMENTS.get(name)
-        if element_model is not None and type(value) is dict:
-            key = (name, repr(value))  # JSON values: equal reprs are equal values
-            model = shared.get(key)
-            if model is None:
-                model = shared[key] = element_model.model_validate(value)
-            read[name] = model
+        if element_model is None:
+            continue
+        if type(value) is dict:
+            read[name] = _shared(name, value, element_model, shared)
+        elif type(value) is list and name in _SHARED_LISTS:
+            read[name] = [
+                _shared(name, item, element_model, shared) if type(item) is dict else item
+                for item in value
+            ]
     return kind.model.model_validate(read)
+
+
+def _shared(name: str, value: dict[str, Any], element_model: Any, shared: SharedElements) -> Any:
+    key = (name, repr(value))  # JSON values: equal reprs are equal values
+    model = shared.get(key)
+    if model is None:
+        model = shared[key] = element_model.model_validate(value)
+    return model
 
 
 def _seen_before(resource: Any, seen: set[str]) -> bool:
