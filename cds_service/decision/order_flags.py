@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from cds_service.decision.model import Evidence, FindingKind, FindingSource, SpineRegion
+from cds_service.decision.model import Evidence, FindingKind, FindingSource
 from cds_service.decision.record import concept_texts, concept_words, first_match
 from cds_service.decision.text_flags import TextFlag, concept_flags, red_flags_in_text
 
@@ -119,15 +119,13 @@ def _worded(
 
 
 def _merged(kind: FindingKind, flags: list[TextFlag], source: FindingSource) -> Evidence:
-    regions: set[SpineRegion] = set()
-    for flag in flags:
-        regions.update(flag.regions)
+    regions = frozenset(region for flag in flags for region in flag.regions)
     return Evidence(
         kind=kind,
         display="; ".join(flag.phrase for flag in flags),
         date=None,
         reference=None,
-        regions=frozenset(regions),
+        regions=regions,
         source=source,
         suspected=all(flag.suspected for flag in flags),
         risk_factor=all(flag.risk_factor for flag in flags),

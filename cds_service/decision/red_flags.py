@@ -66,17 +66,11 @@ class RedFlags:
 
     @property
     def deficit_regions_elsewhere(self) -> frozenset[SpineRegion]:
-        regions: set[SpineRegion] = set()
-        for evidence in self.deficit_elsewhere:
-            regions.update(evidence.regions)
-        return frozenset(regions)
+        return regions_of(self.deficit_elsewhere)
 
     @property
     def deficit_regions_here(self) -> frozenset[SpineRegion]:
-        regions: set[SpineRegion] = set()
-        for evidence in self.deficit_here:
-            regions.update(evidence.regions)
-        return frozenset(regions)
+        return regions_of(self.deficit_here)
 
     def evidence(self) -> tuple[Evidence, ...]:
         """Every flag, most urgent first: the card lists all of them."""
@@ -87,6 +81,11 @@ class RedFlags:
             + self.malignancy
             + self.longstanding_deficit
         )
+
+
+def regions_of(evidence: Iterable[Evidence]) -> frozenset[SpineRegion]:
+    """Every spine region the findings name."""
+    return frozenset(region for finding in evidence for region in finding.regions)
 
 
 def collect_red_flags(

@@ -24,7 +24,6 @@ from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from msgspec import UNSET
 from pydantic import ValidationError
 
 from cds_service.decision.model import Modality, PatientHistory
@@ -131,12 +130,19 @@ class RelevantCodes:
                     display = coding.get("display")
                 else:
                     continue
+                if type(key[0]) is not str or type(key[1]) is not str:
+                    # Not a code this service can know (a number, a list): its words only.
+                    if self._names_a_red_flag(
+                        _decoded(display) if type(display) is msgspec.Raw else display
+                    ):
+                        return True
+                    continue
                 verdict = verdicts.get(key)
                 if verdict is None:
                     verdict = self._remember(key, self._coding_matters(key, display))
                 if verdict:
                     return True
-        if text is UNSET or text is None:
+        if type(text) is not msgspec.Raw and type(text) is not str:
             return False
         key = bytes(text) if type(text) is msgspec.Raw else text
         verdict = verdicts.get(key)
@@ -145,9 +151,8 @@ class RelevantCodes:
             verdict = self._remember(key, self._names_a_red_flag(decoded))
         return verdict
 
-    def _coding_matters(self, key: tuple[Any, Any], display: Any) -> bool:
-        system, code = key
-        if type(system) is str and type(code) is str and self._in_condition_sets(system, code):
+    def _coding_matters(self, key: tuple[str, str], display: Any) -> bool:
+        if self._in_condition_sets(*key):
             return True
         words = _decoded(display) if type(display) is msgspec.Raw else display
         return self._names_a_red_flag(words)
