@@ -63,10 +63,6 @@ _CONDITION_FINDINGS = (
 _TEXT_FLAG_KINDS = frozenset(
     {FindingKind.MALIGNANCY, FindingKind.NEUROLOGIC_DEFICIT, FindingKind.INFECTION}
 )
-_CATEGORY_SOURCES = {
-    "problem-list-item": FindingSource.PROBLEM_LIST,
-    "encounter-diagnosis": FindingSource.ENCOUNTER_DIAGNOSIS,
-}
 
 
 def find_patient_findings(history: PatientHistory, knowledge: Knowledge) -> PatientFindings:
@@ -94,7 +90,7 @@ def _condition_findings(condition: Any, knowledge: Knowledge) -> list[Evidence]:
     recorded = {
         "date": _condition_date(condition),
         "reference": reference_to("Condition", condition),
-        "source": _condition_source(condition),
+        "source": FindingSource.CONDITION,
         "clinical_status": clinical_status,
         "suspected": verification in _SUSPECTED,
     }
@@ -147,15 +143,6 @@ def _text_findings(
                 )
             )
     return found
-
-
-def _condition_source(condition: Any) -> FindingSource:
-    for category in getattr(condition, "category", None) or ():
-        for coding in codings(category):
-            source = _CATEGORY_SOURCES.get(getattr(coding, "code", None))
-            if source is not None:
-                return source
-    return FindingSource.CONDITION
 
 
 def _procedure_findings(procedure: Any, knowledge: Knowledge) -> list[Evidence]:

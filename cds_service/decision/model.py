@@ -86,9 +86,7 @@ class FindingKind(enum.StrEnum):
 class FindingSource(enum.StrEnum):
     """Where in the record a finding was written (issue 14 §1)."""
 
-    PROBLEM_LIST = "problem-list"  # Condition.category problem-list-item
-    ENCOUNTER_DIAGNOSIS = "encounter-diagnosis"  # Condition.category encounter-diagnosis
-    CONDITION = "condition"  # a Condition of another or no category
+    CONDITION = "condition"  # problem list or encounter diagnosis alike
     PROCEDURE = "procedure"
     PRIOR_ORDER = "prior-order"  # a completed ServiceRequest
     IMAGING_STUDY = "imaging-study"

@@ -253,7 +253,6 @@ _KINDS: dict[str, _Kind] = {
             "onsetDateTime",
             "onsetPeriod",
             "recordedDate",
-            "category",
         },
     ),
     "Procedure": _Kind(
@@ -294,9 +293,7 @@ _SHARED_ELEMENTS: dict[str, type[CodeableConcept] | type[Reference]] = {
     "clinicalStatus": CodeableConcept,
     "verificationStatus": CodeableConcept,
     "subject": Reference,
-    "category": CodeableConcept,  # a list: every item shared
 }
-_SHARED_LISTS = frozenset({"category"})
 SharedElements = dict[tuple[str, str], Any]
 
 
@@ -369,15 +366,8 @@ def _model(kind: _Kind, read: dict[str, Any], shared: SharedElements) -> Any:
     patient a finding."""
     for name, value in read.items():
         element_model = _SHARED_ELEMENTS.get(name)
-        if element_model is None:
-            continue
-        if type(value) is dict:
+        if element_model is not None and type(value) is dict:
             read[name] = _shared(name, value, element_model, shared)
-        elif type(value) is list and name in _SHARED_LISTS:
-            read[name] = [
-                _shared(name, item, element_model, shared) if type(item) is dict else item
-                for item in value
-            ]
     return kind.model.model_validate(read)
 
 

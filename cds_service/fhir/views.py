@@ -111,7 +111,6 @@ class ResourceView(_View):
     performedPeriod: Raw = UNSET
     intent: Raw = UNSET
     authoredOn: Raw = UNSET
-    category: Raw = UNSET  # a Condition's: problem list or encounter diagnosis
     note: Raw = UNSET  # a Procedure's or order's: "Kyphoplasty L2"
     occurrenceDateTime: Raw = UNSET  # a completed order's: when it was done
     occurrencePeriod: Raw = UNSET
