@@ -64,11 +64,11 @@ def before_augmentation(
         _qualified(mri, reference_day, lookback, regions) for mri in findings.spine_mri
     )
     has_recent = any(not set(_NOT_COUNTED) & set(mri.qualifiers) for mri in spine_mri)
+    infection_imaged = bool(flags.infection) and _infection_imaged(spine_mri, flags.infection)
     if flags.infection:
         # Image the infection, unless a recent MRI of the region was done since it is known.
         topic = Topic.AUGMENTATION_CONTRAINDICATED
-        imaged = _infection_imaged(spine_mri, flags.infection)
-        wanted = () if imaged else _MRI_WITHOUT_AND_WITH
+        wanted = () if infection_imaged else _MRI_WITHOUT_AND_WITH
     elif has_recent and not flags.new_deficit:
         return None
     elif has_recent:
@@ -96,9 +96,7 @@ def before_augmentation(
         treated_levels=treated,
         adjacent_levels=adjacent_levels(treated),
         advice_without_order=bool(wanted) and not regions,
-        requirements=augmentation_requirements(
-            flags, _infection_imaged(spine_mri, flags.infection) if flags.infection else has_recent
-        ),
+        requirements=augmentation_requirements(flags, infection_imaged),
         lookback_days=lookback,
         advised_study=wanted[0] if wanted else None,
     )

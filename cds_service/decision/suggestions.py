@@ -144,13 +144,13 @@ def requirements_for(topic: Topic, ordered: Study, flags: RedFlags) -> tuple[str
     return tuple(requirements)
 
 
-def augmentation_requirements(flags: RedFlags, has_recent_mri: bool) -> tuple[str, ...]:
+def augmentation_requirements(flags: RedFlags, infection_imaged: bool) -> tuple[str, ...]:
     """The contraindications on record, each said for what it is, and the MRI the infection
-    still needs when none recent shows it."""
+    still needs when no recent one shows it."""
     requirements: list[str] = []
     if flags.infection:
         requirements.append(AUGMENTATION_INFECTION)
-        if not has_recent_mri:
+        if not infection_imaged:
             requirements.append(AUGMENTATION_INFECTION_IMAGING)
     if flags.new_deficit:
         requirements.append(AUGMENTATION_DEFICIT)
