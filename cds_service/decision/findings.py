@@ -23,7 +23,6 @@ from cds_service.decision.model import (
     PatientHistory,
     SpineRegion,
 )
-from cds_service.decision.order_flags import severe_deficit_words
 from cds_service.decision.record import (
     codings,
     concept_texts,
@@ -34,7 +33,7 @@ from cds_service.decision.record import (
     reference_to,
     status_code,
 )
-from cds_service.decision.text_flags import concept_flags
+from cds_service.decision.text_flags import concept_flags, severe_deficit_words
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import CodeEntry, Knowledge
@@ -58,10 +57,6 @@ _CONDITION_FINDINGS = (
     (FindingKind.MALIGNANCY, "malignancy", True),
     (FindingKind.NEUROLOGIC_DEFICIT, "neurologic_deficit", False),
     (FindingKind.INFECTION, "infection", False),
-)
-# Red flags a Condition's words can prove when no code of it did.
-_TEXT_FLAG_KINDS = frozenset(
-    {FindingKind.MALIGNANCY, FindingKind.NEUROLOGIC_DEFICIT, FindingKind.INFECTION}
 )
 
 
@@ -127,7 +122,7 @@ def _text_findings(
     found: list[Evidence] = []
     for text in concept_texts(getattr(condition, "code", None)):
         for flag in concept_flags(text, knowledge.text_patterns):
-            if flag.kind in coded or flag.kind not in _TEXT_FLAG_KINDS:
+            if flag.kind in coded:
                 continue
             if flag.kind is not FindingKind.MALIGNANCY and not is_current:
                 continue

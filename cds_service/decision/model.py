@@ -108,7 +108,6 @@ class Qualifier(enum.StrEnum):
     NOT_RECENT = "not-recent"  # a spine MRI from before the look-back
     UNDATED = "undated"  # a spine MRI without a full date: it cannot count as recent
     NOT_TREATED_REGION = "not-treated-region"  # a spine MRI of another region than to treat
-    NOT_A_RED_FLAG = "not-a-red-flag"  # e.g. skin basal cell carcinoma
 
 
 class Guidance(enum.StrEnum):

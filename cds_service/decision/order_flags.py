@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from cds_service.decision.model import Evidence, FindingKind, FindingSource
 from cds_service.decision.record import concept_texts, concept_words, first_match
-from cds_service.decision.text_flags import TextFlag, concept_flags, red_flags_in_text
+from cds_service.decision.text_flags import (
+    TextFlag,
+    concept_flags,
+    red_flags_in_text,
+    severe_deficit_words,
+)
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import Knowledge
@@ -35,7 +40,7 @@ def order_red_flags(order: Any, knowledge: Knowledge) -> tuple[Evidence, ...]:
     def free_text(text: str) -> tuple[TextFlag, ...]:
         return red_flags_in_text(text, knowledge.text_patterns)
 
-    def concept_words(text: str) -> tuple[TextFlag, ...]:
+    def concept_text(text: str) -> tuple[TextFlag, ...]:
         """The words of a coded concept (a reason, the order's own name): remembered."""
         return concept_flags(text, knowledge.text_patterns)
 
@@ -46,14 +51,14 @@ def order_red_flags(order: Any, knowledge: Knowledge) -> tuple[Evidence, ...]:
             _worded(
                 concept_texts(reason),
                 FindingSource.ORDER_REASON,
-                concept_words,
+                concept_text,
                 {e.kind for e in coded},
             )
         )
     notes = [getattr(note, "text", None) for note in getattr(order, "note", None) or ()]
     found.extend(_worded(notes, FindingSource.ORDER_NOTE, free_text))
     code_text = getattr(getattr(order, "code", None), "text", None)
-    found.extend(_worded([code_text], FindingSource.ORDER_TEXT, concept_words))
+    found.extend(_worded([code_text], FindingSource.ORDER_TEXT, concept_text))
     return _unique(found)
 
 
@@ -69,11 +74,6 @@ def reason_references(order: Any) -> frozenset[str]:
         if len(parts) >= 2 and parts[-2] == "Condition" and parts[-1]:
             references.add(f"Condition/{parts[-1]}")
     return frozenset(references)
-
-
-def severe_deficit_words(flags: Iterable[TextFlag]) -> bool:
-    """Cauda equina syndrome, cord compression: read from the words of a coded finding."""
-    return any(flag.severe and flag.kind is FindingKind.NEUROLOGIC_DEFICIT for flag in flags)
 
 
 def _coded_reason(reason: Any, knowledge: Knowledge) -> list[Evidence]:

@@ -10,7 +10,6 @@ augmentation is the harm, seed FAQ); the card still lists it, saying why it did 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 
 from cds_service.decision.model import Evidence, Qualifier, SpineRegion
 from cds_service.decision.record import calendar_day
@@ -37,17 +36,3 @@ def why_not_recent(
     if mri.regions and treated_regions and not mri.regions & treated_regions:
         return Qualifier.NOT_TREATED_REGION
     return None
-
-
-def recent_spine_mri(
-    spine_mri: Iterable[Evidence],
-    reference_day: dt.date,
-    lookback_days: int,
-    treated_regions: frozenset[SpineRegion],
-) -> tuple[Evidence, ...]:
-    """The spine MRIs from the look-back window that image the region to be treated."""
-    return tuple(
-        mri
-        for mri in spine_mri
-        if why_not_recent(mri, reference_day, lookback_days, treated_regions) is None
-    )

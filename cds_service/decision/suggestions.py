@@ -22,6 +22,7 @@ from cds_service.decision.model import (
     Suggestion,
     Topic,
 )
+from cds_service.decision.red_flags import regions_of
 from cds_service.knowledge.labels import study_label
 
 if TYPE_CHECKING:
@@ -68,10 +69,7 @@ def suggestion_regions(
 
 def fracture_regions(findings: PatientFindings) -> frozenset[SpineRegion]:
     """Regions of the prior VCF codes and of the treated levels (L -> lumbar...)."""
-    regions: set[SpineRegion] = set()
-    for evidence in (*findings.prior_vcf, *findings.vertebral_augmentation):
-        regions.update(evidence.regions)
-    return frozenset(regions)
+    return regions_of((*findings.prior_vcf, *findings.vertebral_augmentation))
 
 
 def make_suggestions(

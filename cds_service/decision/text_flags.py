@@ -31,6 +31,7 @@ clinical rules and their sources. The procedure, deliberately simple (no NLP eng
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -100,6 +101,11 @@ def concept_flags(text: str, patterns: TextPatterns) -> tuple[TextFlag, ...]:
             memo.clear()
         flags = memo[text] = red_flags_in_text(text, patterns)
     return flags
+
+
+def severe_deficit_words(flags: Iterable[TextFlag]) -> bool:
+    """Cauda equina syndrome, cord compression: read from the words of a coded finding."""
+    return any(flag.severe and flag.kind is FindingKind.NEUROLOGIC_DEFICIT for flag in flags)
 
 
 def red_flags_in_text(text: str, patterns: TextPatterns) -> tuple[TextFlag, ...]:
