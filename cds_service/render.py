@@ -126,7 +126,7 @@ class Renderer:
             "radiation": decision.radiation_level,
             "variant": variant.title,
             "acr_topic": variant.acr_topic,
-            "lookback_days": str(decision.lookback_days or self._knowledge.mri_lookback_days),
+            "lookback_days": str(self._knowledge.mri_lookback_days),
         }
 
     def _suggested_label(self, decision: OrderDecision, variant: Variant) -> str:

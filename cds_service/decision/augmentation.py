@@ -97,7 +97,6 @@ def before_augmentation(
         adjacent_levels=adjacent_levels(treated),
         advice_without_order=bool(wanted) and not regions,
         requirements=augmentation_requirements(flags, infection_imaged),
-        lookback_days=lookback,
         advised_study=wanted[0] if wanted else None,
     )
 

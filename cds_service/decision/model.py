@@ -215,7 +215,6 @@ class OrderDecision:
     requirements: tuple[str, ...] = ()  # ids of cards/card-texts requirements that apply
     uncovered_levels: tuple[str, ...] = ()  # adjacent levels outside the ordered regions
     deficit_regions: frozenset[SpineRegion] = frozenset()  # regions of new deficits elsewhere
-    lookback_days: int = 0  # the MRI look-back applied (augmentation orders)
     # The study the advice asks for, also when no region allows a concrete suggestion.
     advised_study: tuple[Modality, Contrast] | None = None
 
