@@ -200,10 +200,30 @@ def _http(results: Results) -> list[str]:
                 f"| {fixed.p50_ms:.1f} ms | {fixed.p99_ms:.1f} ms | - "
                 f"| {fixed.achieved_rate / floor.requests_per_second:.2f} |"
             )
+    lines += _fixed_rate_rounds(results)
     if results.server_stage_mean_ms:
         stages = ", ".join(f"{k} {v:.2f} ms" for k, v in results.server_stage_mean_ms.items())
         lines += ["", f"Mean per stage under load, from the service's /metrics: {stages}."]
     return [*lines, ""]
+
+
+def _fixed_rate_rounds(results: Results) -> list[str]:
+    """Every fixed-rate round's p99: the table shows the median round's."""
+    rounds = [
+        f"half {whose} rate {', '.join(f'{p99:.1f}' for p99 in fixed.rounds_p99_ms)} ms"
+        for whose, fixed in (
+            ("the floor's", results.half_floor_rate),
+            ("its own", results.half_own_rate),
+        )
+        if fixed and len(fixed.rounds_p99_ms) > 1
+    ]
+    if not rounds:
+        return []
+    return [
+        "",
+        "p99 of each fixed-rate round, in order (the median round is shown above): "
+        f"{'; '.join(rounds)}.",
+    ]
 
 
 def _fallback(results: Results) -> list[str]:

@@ -43,7 +43,7 @@ PARTS = ("inprocess", "http", "fallback", "memory")
 class Plan:
     in_process_calls: dict[int, int]  # prefetch resources -> timed calls
     http_resources: int
-    http_seconds: float  # per wrk round, and for the fixed rate
+    http_seconds: float  # per round, of wrk and of each fixed rate
     http_rounds: int
     connections: int
     fallback_resources: int
@@ -141,11 +141,19 @@ def _server_parts(
             results.floor, results.service = figures["floor"], figures["service"]
             _progress("service at half the floor's throughput")
             results.half_floor_rate = http_load.at_fixed_rate(
-                service, body, results.floor.requests_per_second / 2, plan.http_seconds
+                service,
+                body,
+                results.floor.requests_per_second / 2,
+                plan.http_seconds,
+                plan.http_rounds,
             )
             _progress("service at half its own throughput")
             results.half_own_rate = http_load.at_fixed_rate(
-                service, body, results.service.requests_per_second / 2, plan.http_seconds
+                service,
+                body,
+                results.service.requests_per_second / 2,
+                plan.http_seconds,
+                plan.http_rounds,
             )
             results.server_stage_mean_ms = _stage_means(service.base_url)
         if "fallback" in parts:
