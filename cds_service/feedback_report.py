@@ -24,13 +24,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cds_service.db import card_issued_table, feedback_table
+from cds_service.decision.model import LEGACY_TOPIC_CODES
 from cds_service.feedback_report_html import render_html
 from cds_service.issued_cards import NO_TOPIC
+from cds_service.knowledge.labels import topic_label as topic_words
 
 NOT_RECORDED = "not-recorded"  # feedback on a card that card_issued does not know
 NO_REASON = "no reason given"
 COMMENT_ONLY = "free-text comment only (not shown)"
-_ACRONYMS = {"mri": "MRI", "ct": "CT", "vcf": "VCF", "acr": "ACR"}
 
 
 @dataclass
@@ -68,14 +69,15 @@ def build_report(
     topics: dict[str, TopicFeedback] = {}
 
     def topic(code: str | None) -> TopicFeedback:
-        code = code or NOT_RECORDED
+        # Cards issued before the topic codes became alphanumeric count under the new code.
+        code = str(LEGACY_TOPIC_CODES.get(code, code)) if code else NOT_RECORDED
         if code not in topics:
             topics[code] = TopicFeedback(code, topic_label(code))
         return topics[code]
 
     with engine.connect() as connection:
         for code, issued in connection.execute(_issued_per_topic(since)):
-            topic(code).issued = issued
+            topic(code).issued += issued
         for row in _last_feedback_per_card(connection.execute(_feedback_with_topic(since))):
             entry = topic(row.topic)
             if row.outcome == "accepted":
@@ -92,8 +94,7 @@ def topic_label(code: str) -> str:
         return "Card not recorded (issued before recording began)"
     if code == NO_TOPIC:
         return "Card without topic"
-    words = " ".join(_ACRONYMS.get(word, word) for word in code.split("-"))
-    return words[:1].upper() + words[1:]
+    return topic_words(code)
 
 
 def _issued_per_topic(since: datetime | None) -> sa.Select:

@@ -37,7 +37,7 @@ from cds_service.decision.model import (
 )
 from cds_service.decision.model import Suggestion as DecidedSuggestion
 from cds_service.decision.suggestions import ADJACENT_LEVEL_FRACTURE
-from cds_service.knowledge.labels import REGION_ORDER, study_label
+from cds_service.knowledge.labels import REGION_ORDER, study_label, topic_label
 from cds_service.knowledge.model import CPT, LOINC, CardText, CardWording, Knowledge, Variant
 
 PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
@@ -101,7 +101,7 @@ class Renderer:
             source=Source(
                 label=self._wording.source_label,
                 url=variant.url,
-                topic=Coding(self.topic_system, decision.topic.value, _topic_display(decision)),
+                topic=Coding(self.topic_system, decision.topic.value, topic_label(decision.topic)),
             ),
             suggestions=suggestions,
             selection_behavior=_selection_behavior(decision),
@@ -321,10 +321,6 @@ def _selection_behavior(decision: OrderDecision) -> SelectionBehavior | None:
     if any(suggestion.adds for suggestion in decision.suggestions):
         return SelectionBehavior.ANY
     return SelectionBehavior.AT_MOST_ONE
-
-
-def _topic_display(decision: OrderDecision) -> str:
-    return decision.topic.value.replace("-", " ").capitalize()
 
 
 def _one_study_per_region(study: Study) -> list[Study]:

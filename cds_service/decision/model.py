@@ -54,18 +54,35 @@ class Category(enum.StrEnum):
 
 
 class Topic(enum.StrEnum):
-    """`source.topic.code` of a card: the contract of DESIGN.md."""
+    """`source.topic.code` of a card: the contract of DESIGN.md. Letters and digits only, at
+    most 100 characters, never changed once released (EHRs key acknowledgements on it)."""
 
-    USUALLY_APPROPRIATE = "usually-appropriate"
-    CONTRAST_NOT_INDICATED = "contrast-not-indicated"
-    BETTER_INITIAL_STUDY = "better-initial-study"
-    MRI_PREFERRED_NEUROLOGIC_DEFICIT = "mri-preferred-neurologic-deficit"
-    ADD_MRI_NEUROLOGIC_DEFICIT = "add-mri-neurologic-deficit"  # a deficit in another region
-    PATHOLOGIC_FRACTURE_CONCERN = "pathologic-fracture-concern"
-    MRI_BEFORE_AUGMENTATION = "mri-before-augmentation"
-    SPINAL_INFECTION_CONCERN = "spinal-infection-concern"
-    URGENT_SPINE_CONSULTATION = "urgent-spine-consultation"
-    AUGMENTATION_CONTRAINDICATED = "augmentation-contraindicated"
+    USUALLY_APPROPRIATE = "UsuallyAppropriate"
+    CONTRAST_NOT_INDICATED = "ContrastNotIndicated"
+    BETTER_INITIAL_STUDY = "BetterInitialStudy"
+    MRI_PREFERRED_NEUROLOGIC_DEFICIT = "MriPreferredNeurologicDeficit"
+    ADD_MRI_NEUROLOGIC_DEFICIT = "AddMriNeurologicDeficit"  # a deficit in another region
+    PATHOLOGIC_FRACTURE_CONCERN = "PathologicFractureConcern"
+    MRI_BEFORE_AUGMENTATION = "MriBeforeAugmentation"
+    SPINAL_INFECTION_CONCERN = "SpinalInfectionConcern"
+    URGENT_SPINE_CONSULTATION = "UrgentSpineConsultation"
+    AUGMENTATION_CONTRAINDICATED = "AugmentationContraindicated"
+
+
+# The codes cards carried until December 2026 (hyphenated; Epic takes only letters and digits),
+# for anyone who stored them: the feedback report counts a stored old code as its new one.
+LEGACY_TOPIC_CODES: dict[str, Topic] = {
+    "usually-appropriate": Topic.USUALLY_APPROPRIATE,
+    "contrast-not-indicated": Topic.CONTRAST_NOT_INDICATED,
+    "better-initial-study": Topic.BETTER_INITIAL_STUDY,
+    "mri-preferred-neurologic-deficit": Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT,
+    "add-mri-neurologic-deficit": Topic.ADD_MRI_NEUROLOGIC_DEFICIT,
+    "pathologic-fracture-concern": Topic.PATHOLOGIC_FRACTURE_CONCERN,
+    "mri-before-augmentation": Topic.MRI_BEFORE_AUGMENTATION,
+    "spinal-infection-concern": Topic.SPINAL_INFECTION_CONCERN,
+    "urgent-spine-consultation": Topic.URGENT_SPINE_CONSULTATION,
+    "augmentation-contraindicated": Topic.AUGMENTATION_CONTRAINDICATED,
+}
 
 
 class Indicator(enum.StrEnum):

@@ -7,6 +7,7 @@ The decision core (suggestion labels) and the card renderer (summaries, order te
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from itertools import combinations
 
@@ -14,6 +15,7 @@ from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
 from cds_service.knowledge.model import CardWording
 
 REGION_ORDER = (SpineRegion.CERVICAL, SpineRegion.THORACIC, SpineRegion.LUMBAR)
+_ACRONYMS = {"mri": "MRI", "ct": "CT", "vcf": "VCF", "acr": "ACR"}
 
 # Label fragments in CardWording.headings (the only free-form mapping of the frozen model).
 LABEL_FRAGMENTS = ("label_spine", "label_and", "label_whole_body", "label_region_unknown")
@@ -30,6 +32,14 @@ _IV_CONTRASTS = (
     Contrast.WITHOUT_AND_WITH,
     Contrast.UNSPECIFIED,
 )
+
+
+def topic_label(code: str) -> str:
+    """A card topic code in words: "MriBeforeAugmentation" -> "MRI before augmentation"
+    (the old hyphenated codes read the same)."""
+    words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", code)
+    said = " ".join(_ACRONYMS.get(word.lower(), word.lower()) for word in words)
+    return said[:1].upper() + said[1:]
 
 
 def contrasts_for(modality: Modality) -> tuple[Contrast, ...]:

@@ -154,7 +154,7 @@ def test_issued_cards_are_remembered_by_topic_for_the_feedback_report(app, clien
         rows = [dict(r._mapping) for r in connection.execute(sa.select(card_issued_table))]
     engine.dispose()
     assert [(r["card_uuid"], r["topic"], r["indicator"]) for r in rows] == [
-        (card["uuid"], "contrast-not-indicated", "warning")
+        (card["uuid"], "ContrastNotIndicated", "warning")
     ]
 
 

@@ -85,7 +85,7 @@ def test_card_topics_and_the_report_on_postgresql(database_url):
     topics = "https://example.org/card-topic"
     cards = [
         Card(f"c{i}", "Contrast not indicated", "warning", Source("ACR", topic=Coding(topics, t)))
-        for i, t in enumerate(["contrast-not-indicated"] * 3 + ["usually-appropriate"])
+        for i, t in enumerate(["ContrastNotIndicated"] * 3 + ["UsuallyAppropriate"])
     ]
     issued = datetime(2026, 11, 20, 9, tzinfo=UTC)
     assert record_issued_cards(engine, "vcf-imaging-order-sign", cards, issued) == 4
@@ -100,5 +100,5 @@ def test_card_topics_and_the_report_on_postgresql(database_url):
     engine.dispose()
 
     counts = {t.topic: (t.issued, t.accepted, t.overridden) for t in report.topics}
-    assert counts == {"contrast-not-indicated": (3, 1, 1), "usually-appropriate": (1, 0, 1)}
+    assert counts == {"ContrastNotIndicated": (3, 1, 1), "UsuallyAppropriate": (1, 0, 1)}
     assert later.topics == ()

@@ -137,7 +137,7 @@ def test_ct_lumbar_with_contrast_is_rated_not_appropriate_where_the_sandbox_read
     assert status == 200
     assert pama_ratings(response) == [("example-request-id", "not-appropriate")]
     (card,) = response["cards"]
-    assert card["source"]["topic"]["code"] == "contrast-not-indicated"
+    assert card["source"]["topic"]["code"] == "ContrastNotIndicated"
     # The searches the sandbox left out (the empty ServiceRequest one, and the imaging history
     # it does not know) were asked of its FHIR server, without a token (the sandbox sends
     # fhirAuthorization only after a SMART launch).

@@ -105,7 +105,7 @@ def test_a_patient_with_a_prior_vcf_is_warned_about_contrast(vcf_patient, capsys
     out = capsys.readouterr().out
     assert status == 0
     assert out.splitlines()[0].split()[:3] == ["scenario", "order", "topic"]
-    assert "contrast-not-indicated" in out
+    assert "ContrastNotIndicated" in out
     assert "1 card(s)" in out
     (summary,) = [line for line in out.splitlines() if line.startswith("  [")]
     assert summary.startswith("  [warning] ")

@@ -70,8 +70,8 @@ def engine(tmp_path: Path):
 @pytest.fixture
 def ward_month(engine):
     """Five contrast cards and one MRI card issued; clinicians answered some of them."""
-    contrast = [card(f"c{i}", "contrast-not-indicated") for i in range(1, 6)]
-    record_issued_cards(engine, SIGN, [*contrast, card("m1", "mri-before-augmentation")], ISSUED)
+    contrast = [card(f"c{i}", "ContrastNotIndicated") for i in range(1, 6)]
+    record_issued_cards(engine, SIGN, [*contrast, card("m1", "MriBeforeAugmentation")], ISSUED)
     store = FeedbackStore(engine)
     store.store(SIGN, [accepted("c1"), accepted("c2")])
     store.store(SIGN, [overridden("c3", reason="prior-outside-imaging")])
@@ -91,11 +91,11 @@ def test_counts_per_topic_with_the_last_answer_of_each_card(ward_month):
     labels = {(REASONS, "prior-outside-imaging"): "Recent imaging done elsewhere"}
     report = build_report(ward_month, labels)
 
-    contrast = topics_by_code(report)["contrast-not-indicated"]
+    contrast = topics_by_code(report)["ContrastNotIndicated"]
     assert (contrast.issued, contrast.accepted, contrast.overridden) == (5, 2, 3)
     assert contrast.without_feedback == 0
     assert contrast.reasons == {"Recent imaging done elsewhere": 2, COMMENT_ONLY: 1}
-    mri = topics_by_code(report)["mri-before-augmentation"]
+    mri = topics_by_code(report)["MriBeforeAugmentation"]
     assert (mri.issued, mri.answered, mri.without_feedback) == (1, 0, 1)
 
 
@@ -109,13 +109,13 @@ def test_feedback_on_a_card_never_recorded_is_counted_apart(ward_month):
 
 
 def test_repeated_issue_of_the_same_card_is_recorded_once(engine):
-    assert record_issued_cards(engine, SIGN, [card("c1", "usually-appropriate")], ISSUED) == 1
-    assert record_issued_cards(engine, SIGN, [card("c1", "usually-appropriate")], ISSUED) == 0
+    assert record_issued_cards(engine, SIGN, [card("c1", "UsuallyAppropriate")], ISSUED) == 1
+    assert record_issued_cards(engine, SIGN, [card("c1", "UsuallyAppropriate")], ISSUED) == 0
 
     with engine.connect() as connection:
         rows = connection.execute(sa.select(card_issued_table)).all()
     assert [(r.card_uuid, r.service_id, r.topic, r.indicator) for r in rows] == [
-        ("c1", SIGN, "usually-appropriate", "warning")
+        ("c1", SIGN, "UsuallyAppropriate", "warning")
     ]
 
 
@@ -134,7 +134,7 @@ def test_free_text_comments_never_reach_the_report(ward_month):
 
 
 def test_html_page_charts_every_topic_and_escapes_what_the_ehr_sent(engine):
-    record_issued_cards(engine, SIGN, [card("x1", "contrast-not-indicated")], ISSUED)
+    record_issued_cards(engine, SIGN, [card("x1", "ContrastNotIndicated")], ISSUED)
     FeedbackStore(engine).store(SIGN, [overridden("x1", reason="<script>alert(1)</script>")])
 
     page = render_html(build_report(engine))
@@ -151,7 +151,7 @@ def test_command_prints_the_table_and_writes_the_page(ward_month, tmp_path, caps
     assert main(["--database-url", url, "--html", str(page)]) == 0
 
     out = capsys.readouterr().out
-    assert "contrast-not-indicated" in out and "mri-before-augmentation" in out
+    assert "ContrastNotIndicated" in out and "MriBeforeAugmentation" in out
     assert "<svg" in page.read_text()
 
 
@@ -173,3 +173,16 @@ def test_override_reasons_are_labelled_as_the_cards_offered_them(knowledge):
         for reason in text.override_reasons
     }
     assert offered and labels == offered
+
+
+def test_cards_stored_with_the_old_hyphenated_codes_count_under_the_new_ones(engine):
+    record_issued_cards(engine, SIGN, [card("old", "contrast-not-indicated")], ISSUED)
+    record_issued_cards(engine, SIGN, [card("new", "ContrastNotIndicated")], ISSUED)
+    store = FeedbackStore(engine)
+    store.store(SIGN, [overridden("old", "contrast-needed"), accepted("new")])
+
+    report = build_report(engine)
+
+    (contrast,) = report.topics
+    assert (contrast.topic, contrast.label) == ("ContrastNotIndicated", "Contrast not indicated")
+    assert (contrast.issued, contrast.accepted, contrast.overridden) == (2, 1, 1)

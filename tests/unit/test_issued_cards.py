@@ -24,7 +24,7 @@ SIGN = "vcf-imaging-order-sign"
 TOPICS = "https://example.org/vcf-imaging-cds/card-topic"
 
 
-def card(uuid: str, topic: str = "contrast-not-indicated") -> Card:
+def card(uuid: str, topic: str = "ContrastNotIndicated") -> Card:
     return Card(
         uuid, "Contrast is not indicated", "warning", Source("ACR", topic=Coding(TOPICS, topic))
     )

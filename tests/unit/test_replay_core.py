@@ -39,7 +39,7 @@ def result(expected: dict | None, response: dict, status: int = 200) -> Result:
 
 def test_fresh_uuids_do_not_count_as_a_difference():
     same = result(
-        answer("usually-appropriate", CARD_UUID_A), answer("usually-appropriate", CARD_UUID_B)
+        answer("UsuallyAppropriate", CARD_UUID_A), answer("UsuallyAppropriate", CARD_UUID_B)
     )
     assert same.passed
     assert unified_diff(same) == ""
@@ -47,16 +47,16 @@ def test_fresh_uuids_do_not_count_as_a_difference():
 
 def test_a_changed_topic_is_shown_by_path_and_as_a_unified_diff():
     changed = result(
-        answer("usually-appropriate", CARD_UUID_A), answer("contrast-not-indicated", CARD_UUID_B)
+        answer("UsuallyAppropriate", CARD_UUID_A), answer("ContrastNotIndicated", CARD_UUID_B)
     )
     assert not changed.passed
     assert differences(normalize(changed.expected), normalize(changed.response)) == [
-        'cards[0].source.topic.code: expected "usually-appropriate", got "contrast-not-indicated"'
+        'cards[0].source.topic.code: expected "UsuallyAppropriate", got "ContrastNotIndicated"'
     ]
     diff = unified_diff(changed)
     assert diff.startswith("--- seed/expected.json\n+++ seed (answer, HTTP 200)\n")
-    assert '-          "code": "usually-appropriate"' in diff
-    assert '+          "code": "contrast-not-indicated"' in diff
+    assert '-          "code": "UsuallyAppropriate"' in diff
+    assert '+          "code": "ContrastNotIndicated"' in diff
 
 
 def test_missing_and_unexpected_parts_are_named():

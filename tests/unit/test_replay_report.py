@@ -56,18 +56,18 @@ def test_a_rated_order_shows_topic_indicator_category_and_the_recommended_study(
     answer = {
         "cards": [
             card(
-                "contrast-not-indicated",
+                "ContrastNotIndicated",
                 "warning",
                 "IV contrast not indicated",
                 "MRI lumbar spine without IV contrast",
                 "CT lumbar spine without IV contrast",
             )
         ],
-        "systemActions": [rated(CT_WITH, "usually-not-appropriate", "contrast-not-indicated")],
+        "systemActions": [rated(CT_WITH, "usually-not-appropriate", "ContrastNotIndicated")],
     }
     (row,) = card_rows(request("order-sign", CT_WITH), answer)
     assert row.order == "CT lumbar spine with IV contrast"
-    assert row.topic == "contrast-not-indicated"
+    assert row.topic == "ContrastNotIndicated"
     assert row.indicator == "warning"
     assert row.rating == "usually-not-appropriate"
     assert row.suggested == "CT lumbar spine without IV contrast"
@@ -76,9 +76,9 @@ def test_a_rated_order_shows_topic_indicator_category_and_the_recommended_study(
 
 def test_ratings_are_also_read_from_extension_system_actions():
     answer = {
-        "cards": [card("usually-appropriate", "info", "fine")],
+        "cards": [card("UsuallyAppropriate", "info", "fine")],
         "extension": {
-            "systemActions": [rated(CT_WITH, "usually-appropriate", "usually-appropriate")]
+            "systemActions": [rated(CT_WITH, "usually-appropriate", "UsuallyAppropriate")]
         },
     }
     (row,) = card_rows(request("order-sign", CT_WITH), answer)
@@ -87,12 +87,12 @@ def test_ratings_are_also_read_from_extension_system_actions():
 
 def test_an_evaluated_order_without_a_card_gets_a_no_card_row():
     answer = {
-        "cards": [card("contrast-not-indicated", "warning", "no contrast")],
-        "systemActions": [rated(CT_WITH, "usually-not-appropriate", "contrast-not-indicated")],
+        "cards": [card("ContrastNotIndicated", "warning", "no contrast")],
+        "systemActions": [rated(CT_WITH, "usually-not-appropriate", "ContrastNotIndicated")],
     }
     rows = card_rows(request("order-sign", CT_WITH, CT_CHEST), answer)
     assert [(r.order, r.topic) for r in rows] == [
-        ("CT lumbar spine with IV contrast", "contrast-not-indicated"),
+        ("CT lumbar spine with IV contrast", "ContrastNotIndicated"),
         ("CT chest", NO_CARD),
     ]
 

@@ -17,7 +17,7 @@ from cds_service.cdshooks.response import (
     dump_response,
 )
 
-SOURCE = Source(label="ACR Appropriateness Criteria", topic=Coding("urn:x", "usually-appropriate"))
+SOURCE = Source(label="ACR Appropriateness Criteria", topic=Coding("urn:x", "UsuallyAppropriate"))
 DELETE = Action(ActionType.DELETE, "Remove the draft", resource_id="ServiceRequest/1")
 CREATE = Action(ActionType.CREATE, "Order CT", resource={"resourceType": "ServiceRequest"})
 
@@ -45,7 +45,7 @@ def test_optional_fields_without_value_are_omitted():
         "indicator": "info",
         "source": {
             "label": "ACR Appropriateness Criteria",
-            "topic": {"system": "urn:x", "code": "usually-appropriate"},
+            "topic": {"system": "urn:x", "code": "UsuallyAppropriate"},
         },
     }
 
