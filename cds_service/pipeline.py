@@ -23,7 +23,7 @@ from cds_service.decision.model import ClassifiedOrder, OrderDecision
 from cds_service.fhir import HookDeadlineExceeded, gather_history
 from cds_service.knowledge.model import Knowledge
 from cds_service.registry import ServiceDeclaration
-from cds_service.render import Renderer
+from cds_service.render import Renderer, UnratedOrder
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,15 @@ class HookPipeline:
         deadline = started + self._settings.hook_deadline_seconds
         timings = StageTimings()
         mark = time.perf_counter()
-        drafts = self._in_scope_drafts(service, hook_request)
+        drafts = self._imaging_drafts(service, hook_request)
         mark = timings.measure("parse", mark)
         if not drafts:
             return HookOutcome(HookResponse(), timings=timings, no_advice_reason="no imaging order")
+        if not any(draft.classified.study is not None for draft in drafts):
+            # Imaging of another body part: rated "no criteria apply", no history needed.
+            response = self._renderer.render((), self._unrated(drafts, ()), hook_request)
+            timings.measure("render", mark)
+            return HookOutcome(response, timings=timings, no_advice_reason="out of scope")
         try:
             history = gather_history(
                 hook_request, self._knowledge, self._settings, self._session, deadline
@@ -93,6 +98,7 @@ class HookPipeline:
         findings = find_patient_findings(history, self._knowledge)
         mark = timings.measure("findings", mark)
         today = self._settings.today()
+        raw_by_reference = {draft.classified.reference: draft.raw for draft in drafts}
         decisions = tuple(
             decision
             for draft in drafts
@@ -100,21 +106,37 @@ class HookPipeline:
         )
         mark = timings.measure("decision", mark)
         response = self._renderer.render(
-            decisions, {d.classified.reference: d.raw for d in drafts}, hook_request
+            tuple((decision, raw_by_reference[decision.order.reference]) for decision in decisions),
+            self._unrated(drafts, decisions),
+            hook_request,
         )
         timings.measure("render", mark)
         reason = None if decisions else "out of scope"
         return HookOutcome(response, decisions, timings, reason)
 
-    def _in_scope_drafts(
+    def _imaging_drafts(
         self, service: ServiceDeclaration, hook_request: HookRequest
     ) -> list[DraftOrder]:
+        """The imaging orders to evaluate: a spine study the criteria may cover, or imaging
+        of anything else (rated, never carded). Other orders are left alone."""
         drafts = []
         for raw in _orders_to_evaluate(service, hook_request):
             classified = _classify(raw, self._knowledge)
-            if classified is not None and classified.study is not None:
+            if classified is not None and classified.is_imaging:
                 drafts.append(DraftOrder(raw, classified))
         return drafts
+
+    @staticmethod
+    def _unrated(
+        drafts: Sequence[DraftOrder], decisions: Sequence[OrderDecision]
+    ) -> tuple[UnratedOrder, ...]:
+        """Imaging orders without a decision: the criteria do not cover them."""
+        decided = {decision.order.reference for decision in decisions}
+        return tuple(
+            UnratedOrder(draft.classified, draft.raw)
+            for draft in drafts
+            if draft.classified.reference not in decided
+        )
 
 
 def _orders_to_evaluate(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B.servicerequest import ServiceRequest
@@ -27,6 +28,7 @@ from cds_service.cdshooks.response import (
 )
 from cds_service.decision.model import (
     Category,
+    ClassifiedOrder,
     Contrast,
     Evidence,
     Modality,
@@ -38,19 +40,56 @@ from cds_service.decision.model import (
 from cds_service.decision.model import Suggestion as DecidedSuggestion
 from cds_service.decision.suggestions import ADJACENT_LEVEL_FRACTURE
 from cds_service.knowledge.labels import REGION_ORDER, study_label, topic_label
-from cds_service.knowledge.model import CPT, LOINC, CardText, CardWording, Knowledge, Variant
+from cds_service.knowledge.model import (
+    CPT,
+    LOINC,
+    SNOMED,
+    CardText,
+    CardWording,
+    Knowledge,
+    Variant,
+)
 
 PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
 PAMA_RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
 PAMA_CONSULT_ID = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
+# The Argonaut code for each ACR category. The IG's three codes are CMS's adherence language
+# ("adheres to AUC", "does not adhere", "no AUC applicable"); ACR's May Be Appropriate lies
+# within the criteria, so it is `appropriate` with the finer rating as a translation Coding,
+# as the IG allows (knowledge pack §2.5, S13): the service's choice, documented in the README.
 _PAMA_CODE = {
     Category.USUALLY_APPROPRIATE: "appropriate",
+    Category.MAY_BE_APPROPRIATE: "appropriate",
     Category.USUALLY_NOT_APPROPRIATE: "not-appropriate",
+    Category.NOT_RATED: "no-criteria-apply",
 }
+_TRANSLATED = frozenset({Category.MAY_BE_APPROPRIATE})
 # Topics about vertebral augmentation, a treatment: their sources are their own text's.
 _TREATMENT_TOPICS = frozenset({Topic.MRI_BEFORE_AUGMENTATION, Topic.AUGMENTATION_CONTRAINDICATED})
-# What a suggested study's ServiceRequest inherits from the draft it replaces (DESIGN.md).
+# What an added order inherits from the draft beside it (DESIGN.md).
 _CARRIED_OVER = ("subject", "encounter", "requester", "reasonCode", "reasonReference")
+# What a changed order drops from the draft: what described the study it no longer is
+# (its code, details, body site, narrative) and the version it was read at.
+_DESCRIBES_THE_STUDY = frozenset(
+    {
+        "code",
+        "orderDetail",
+        "bodySite",
+        "quantityQuantity",
+        "quantityRatio",
+        "quantityRange",
+        "text",
+        "meta",
+    }
+)
+
+
+@dataclass(frozen=True)
+class UnratedOrder:
+    """An imaging order the service's criteria do not cover: rated `no-criteria-apply`."""
+
+    order: ClassifiedOrder
+    draft: dict[str, Any]
 
 
 class Renderer:
@@ -65,32 +104,38 @@ class Renderer:
         self.topic_system = f"{knowledge.system_base}/card-topic"
         self.override_system = f"{knowledge.system_base}/override-reason"
         self.rating_extension = f"{knowledge.system_base}/acr-appropriateness"
+        self.category_system = f"{knowledge.system_base}/acr-category"
 
     def render(
         self,
-        decisions: Sequence[OrderDecision],
-        drafts: Mapping[str, dict[str, Any]],
+        decided: Sequence[tuple[OrderDecision, dict[str, Any]]],
+        unrated: Sequence[UnratedOrder],
         hook_request: HookRequest,
     ) -> HookResponse:
-        if not decisions:
+        """A card and a rating for each decision (with the draft it rates), a rating alone
+        for each imaging order the criteria do not cover."""
+        if not decided and not unrated:
             return HookResponse()
         consult_id = f"urn:uuid:{self._new_uuid()}"
-        cards = tuple(self._card(d, drafts[d.order.reference], hook_request) for d in decisions)
-        ratings = tuple(
-            self._rating_action(d, drafts[d.order.reference], consult_id) for d in decisions
-        )
-        return HookResponse(cards=cards, system_actions=ratings)
+        cards = tuple(self._card(d, draft, hook_request, consult_id) for d, draft in decided)
+        ratings = tuple(self._rating_action(d, draft, consult_id) for d, draft in decided)
+        unrated_ratings = tuple(self._no_criteria_action(u, consult_id) for u in unrated)
+        return HookResponse(cards=cards, system_actions=ratings + unrated_ratings)
 
     # -- cards ---------------------------------------------------------------------------
 
     def _card(
-        self, decision: OrderDecision, draft: dict[str, Any], hook_request: HookRequest
+        self,
+        decision: OrderDecision,
+        draft: dict[str, Any],
+        hook_request: HookRequest,
+        consult_id: str,
     ) -> Card:
         text = self._wording.card_texts[decision.topic]
         variant = self._knowledge.variants[decision.guidance]
         fields = self._template_fields(decision, variant)
         suggestions = tuple(
-            self._suggestion(decision, suggestion, draft, hook_request)
+            self._suggestion(suggestion, draft, hook_request, consult_id)
             for suggestion in decision.suggestions
         )
         return Card(
@@ -226,44 +271,71 @@ class Renderer:
 
     def _suggestion(
         self,
-        decision: OrderDecision,
         suggestion: DecidedSuggestion,
         draft: dict[str, Any],
         hook_request: HookRequest,
+        consult_id: str,
     ) -> Suggestion:
-        """A replacement deletes the draft and creates the study; an addition (a new deficit
-        in a region the draft does not image) only creates it."""
-        delete = Action(
-            type=ActionType.DELETE,
-            description=f"Remove the draft order: {decision.order.display}",
-            resource_id=decision.order.reference,
+        """One action: an `update` of the draft to the suggested study (the Argonaut
+        "CDS Hooks for PAMA" pattern, which the sandbox applies), or a `create` beside it
+        for an MRI of a new deficit elsewhere (the draft stays for the back pain)."""
+        label = study_label(suggestion.study, self._wording)
+        rating = self._rating_extensions(
+            suggestion.category, suggestion.variant_id, None, consult_id
         )
-        creates = tuple(
-            Action(
+        if suggestion.adds:
+            action = Action(
                 type=ActionType.CREATE,
-                description=f"Order {study_label(single, self._wording)}",
-                resource=self._service_request(single, draft, hook_request),
+                description=f"Also order {label}",
+                resource=self._added_order(suggestion.study, draft, hook_request, rating),
             )
-            for single in _one_study_per_region(suggestion.study)
-        )
+        else:
+            action = Action(
+                type=ActionType.UPDATE,
+                description=f"Change this order to {label}",
+                resource=self._changed_order(suggestion.study, draft, rating),
+            )
         return Suggestion(
             label=suggestion.label,
             uuid=self._new_uuid(),
-            actions=creates if suggestion.adds else (delete, *creates),
+            actions=(action,),
             is_recommended=True if suggestion.is_recommended else None,
         )
 
-    def _service_request(
-        self, study: Study, draft: dict[str, Any], hook_request: HookRequest
+    def _order_code(self, study: Study) -> dict[str, Any]:
+        code: dict[str, Any] = {"text": study_label(study, self._wording)}
+        coding = self._codings.get(_coding_key(study))
+        if coding:
+            code["coding"] = copy.deepcopy(coding)
+        return code
+
+    def _changed_order(
+        self, study: Study, draft: dict[str, Any], rating: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The draft as the suggested study: same id, patient, encounter, requester, reason,
+        priority and notes; the new code and its rating; status draft."""
+        changed = {
+            name: copy.deepcopy(value)
+            for name, value in draft.items()
+            if name not in _DESCRIBES_THE_STUDY
+        }
+        changed["status"] = "draft"
+        changed["code"] = self._order_code(study)
+        changed["extension"] = self._without_ratings(draft) + rating
+        return changed
+
+    def _added_order(
+        self,
+        study: Study,
+        draft: dict[str, Any],
+        hook_request: HookRequest,
+        rating: list[dict[str, Any]],
     ) -> dict[str, Any]:
         resource: dict[str, Any] = {
             "resourceType": "ServiceRequest",
             "status": "draft",
             "intent": draft.get("intent") or "order",
-            "code": {
-                "coding": self._codings.get(_coding_key(study), []),
-                "text": study_label(study, self._wording),
-            },
+            "code": self._order_code(study),
         }
         for element in _CARRIED_OVER:
             if draft.get(element):
@@ -271,8 +343,7 @@ class Renderer:
         resource.setdefault("subject", {"reference": f"Patient/{hook_request.context.patient_id}"})
         if "encounter" not in resource and hook_request.context.encounter_id:
             resource["encounter"] = {"reference": f"Encounter/{hook_request.context.encounter_id}"}
-        if not resource["code"]["coding"]:
-            del resource["code"]["coding"]
+        resource["extension"] = rating
         return resource
 
     # -- systemActions -------------------------------------------------------------------
@@ -280,38 +351,63 @@ class Renderer:
     def _rating_action(
         self, decision: OrderDecision, draft: dict[str, Any], consult_id: str
     ) -> Action:
-        """An update of the draft that only adds the rating (Argonaut CDS Hooks for PAMA)."""
-        rated = copy.deepcopy(draft)
-        ours = {PAMA_RATING, PAMA_CONSULT_ID, self.rating_extension}
-        extensions = [e for e in rated.get("extension", []) if e.get("url") not in ours]
-        pama_code = _PAMA_CODE.get(decision.category)
-        if pama_code:
-            extensions.append(
-                {
-                    "url": PAMA_RATING,
-                    "valueCodeableConcept": {
-                        "coding": [{"system": PAMA_RATING_SYSTEM, "code": pama_code}]
-                    },
-                }
-            )
-            extensions.append({"url": PAMA_CONSULT_ID, "valueUri": consult_id})
-        extensions.append(
-            {
-                "url": self.rating_extension,
-                "extension": [
-                    {"url": "category", "valueCode": decision.category.value},
-                    {"url": "variant", "valueString": decision.variant_id},
-                    {"url": "topic", "valueCode": decision.topic.value},
-                ],
-            }
+        """An update of the draft that only adds its rating (Argonaut CDS Hooks for PAMA)."""
+        rating = self._rating_extensions(
+            decision.category, decision.variant_id, decision.topic, consult_id
         )
-        rated["extension"] = extensions
         category = self._wording.category_labels[decision.category]
         return Action(
             type=ActionType.UPDATE,
             description=f"ACR appropriateness of {decision.order.display}: {category}",
-            resource=rated,
+            resource=self._rated(draft, rating),
         )
+
+    def _no_criteria_action(self, unrated: UnratedOrder, consult_id: str) -> Action:
+        rating = self._rating_extensions(Category.NOT_RATED, "", None, consult_id)
+        return Action(
+            type=ActionType.UPDATE,
+            description=f"No ACR criteria of this service apply to {unrated.order.display}",
+            resource=self._rated(unrated.draft, rating),
+        )
+
+    def _rated(self, draft: dict[str, Any], rating: list[dict[str, Any]]) -> dict[str, Any]:
+        rated = copy.deepcopy(draft)
+        rated["extension"] = self._without_ratings(draft) + rating
+        return rated
+
+    def _without_ratings(self, draft: dict[str, Any]) -> list[dict[str, Any]]:
+        """The draft's own extensions, less any rating an earlier call put on it."""
+        ours = {PAMA_RATING, PAMA_CONSULT_ID, self.rating_extension}
+        return [
+            copy.deepcopy(extension)
+            for extension in draft.get("extension") or ()
+            if not (isinstance(extension, dict) and extension.get("url") in ours)
+        ]
+
+    def _rating_extensions(
+        self, category: Category, variant_id: str, topic: Topic | None, consult_id: str
+    ) -> list[dict[str, Any]]:
+        """The Argonaut pama-rating with its consult id, and the service's own extension
+        with the ACR category (and the variant and card topic, when there are)."""
+        codings = [{"system": PAMA_RATING_SYSTEM, "code": _PAMA_CODE[category]}]
+        if category in _TRANSLATED:
+            codings.append(
+                {
+                    "system": self.category_system,
+                    "code": category.value,
+                    "display": self._wording.category_labels[category],
+                }
+            )
+        own = [{"url": "category", "valueCode": category.value}]
+        if variant_id:
+            own.append({"url": "variant", "valueString": variant_id})
+        if topic is not None:
+            own.append({"url": "topic", "valueCode": topic.value})
+        return [
+            {"url": PAMA_RATING, "valueCodeableConcept": {"coding": codings}},
+            {"url": PAMA_CONSULT_ID, "valueUri": consult_id},
+            {"url": self.rating_extension, "extension": own},
+        ]
 
 
 def _selection_behavior(decision: OrderDecision) -> SelectionBehavior | None:
@@ -321,17 +417,6 @@ def _selection_behavior(decision: OrderDecision) -> SelectionBehavior | None:
     if any(suggestion.adds for suggestion in decision.suggestions):
         return SelectionBehavior.ANY
     return SelectionBehavior.AT_MOST_ONE
-
-
-def _one_study_per_region(study: Study) -> list[Study]:
-    """CPT codes one spine region per code: a multi-region study is one order per region."""
-    if len(study.regions) <= 1:
-        return [study]
-    return [
-        Study(study.modality, study.contrast, frozenset({region}))
-        for region in REGION_ORDER
-        if region in study.regions
-    ]
 
 
 def _coding_key(study: Study) -> tuple[Modality, Contrast, frozenset[SpineRegion], bool]:
@@ -358,19 +443,21 @@ def _prove_orderable(codings: Mapping[tuple, list[dict[str, str]]], wording: Car
 
 
 def _index_codings(knowledge: Knowledge) -> dict[tuple, list[dict[str, str]]]:
-    """For each study, one CPT and one LOINC coding to order it by (first listed wins)."""
+    """For each study, one CPT and one LOINC coding to order it by (first listed wins); for
+    a study neither names (CT of the thoracic and lumbar spine), its SNOMED CT code."""
     index: dict[tuple, dict[str, dict[str, str]]] = {}
     for orderable in knowledge.orderables.values():
-        if orderable.system not in (CPT, LOINC):
+        if orderable.system not in (CPT, LOINC, SNOMED):
             continue
         by_system = index.setdefault(_coding_key(orderable.study), {})
         coding = {"system": orderable.system, "code": orderable.code}
-        if orderable.system == LOINC:
+        if orderable.system != CPT:
             # CPT descriptors are AMA-licensed text: CPT codings go without a display and
             # the order's code.text names the study in our own words.
             coding["display"] = orderable.display
         by_system.setdefault(orderable.system, coding)
     return {
         key: [by_system[s] for s in (CPT, LOINC) if s in by_system]
+        or [by_system[s] for s in (SNOMED,) if s in by_system]
         for key, by_system in index.items()
     }

@@ -33,7 +33,9 @@ class CardRow:
 
 
 def card_rows(request: dict[str, Any], response: dict[str, Any]) -> list[CardRow]:
-    """One row per rated order, then one `no card` row per evaluated order left unrated."""
+    """One row per rated order (cards come in the order of the first ratings; an order rated
+    without a card, "no criteria apply", shows `no card`), then one `no card` row per
+    evaluated order left unrated (not imaging)."""
     cards = [c for c in response.get("cards") or [] if isinstance(c, dict)]
     ratings = _rating_actions(response)
     rows = []
@@ -76,7 +78,7 @@ def _rated_row(resource: dict[str, Any], card: dict[str, Any]) -> CardRow:
     topic = ((card.get("source") or {}).get("topic") or {}).get("code") or rating.get("topic")
     return CardRow(
         order=order_label(resource) if resource else _NONE,
-        topic=topic or _NONE,
+        topic=topic or (_NONE if card else NO_CARD),  # rated, no card: criteria do not apply
         indicator=card.get("indicator") or _NONE,
         rating=rating.get("category") or _NONE,
         suggested=_suggested(card),

@@ -118,8 +118,37 @@ def decide(
     reference_day = calendar_day(order.authored_on) or today
     flags = collect_red_flags(findings, order, reference_day, knowledge.new_deficit_days)
     if study.modality is Modality.VERTEBRAL_AUGMENTATION:
-        return before_augmentation(findings, order, study, knowledge, flags, reference_day)
-    return _rate_imaging(findings, order, study, knowledge, flags)
+        decision = before_augmentation(findings, order, study, knowledge, flags, reference_day)
+    else:
+        decision = _rate_imaging(findings, order, study, knowledge, flags)
+    if decision is None or not decision.suggestions:
+        return decision
+    rated = tuple(
+        _rated_suggestion(suggestion, findings, order, knowledge, reference_day)
+        for suggestion in decision.suggestions
+    )
+    return dataclasses.replace(decision, suggestions=rated)
+
+
+def _rated_suggestion(
+    suggestion: Suggestion,
+    findings: PatientFindings,
+    order: ClassifiedOrder,
+    knowledge: Knowledge,
+    reference_day: dt.date,
+) -> Suggestion:
+    """The suggested study rated as the draft would be once changed to it: the same record
+    and order, the suggested study and its regions."""
+    changed = dataclasses.replace(order, study=suggestion.study)
+    flags = collect_red_flags(findings, changed, reference_day, knowledge.new_deficit_days)
+    _, variant, rating = _deciding_variant(
+        suggestion.study, flags, suggestion.study.regions, knowledge
+    )
+    return dataclasses.replace(
+        suggestion,
+        category=rating.category if rating is not None else Category.NOT_RATED,
+        variant_id=variant.id if variant is not None else "",
+    )
 
 
 def _rate_imaging(

@@ -202,6 +202,9 @@ class ClassifiedOrder:
     # reasonReference names ("Condition/123"), matched against the record's findings.
     red_flags: tuple[Evidence, ...] = ()
     reason_references: frozenset[str] = frozenset()
+    # An imaging order of any body part (cards/imaging-orders.yaml): rated even when the
+    # criteria do not cover it, so that no EHR keeps an earlier order's rating.
+    is_imaging: bool = False
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,10 @@ class Suggestion:
     label: str
     is_recommended: bool
     adds: bool = False  # an additional order (the draft stays), not a replacement
+    # How the suggested order would be rated, with the variant that decides: what the next
+    # hook call says once the clinician takes the suggestion.
+    category: Category = Category.NOT_RATED
+    variant_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ only local codes or words are read with `knowledge.text_patterns` (issue 3 §2).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cds_service.decision.levels import regions_of_levels, vertebral_levels
@@ -19,6 +20,7 @@ from cds_service.decision.model import (
 )
 from cds_service.decision.order_flags import order_red_flags, reason_references
 from cds_service.decision.record import (
+    codings,
     concept_texts,
     concept_words,
     fhir_date_text,
@@ -59,6 +61,7 @@ def classify_order(order: Any, knowledge: Knowledge) -> ClassifiedOrder:
     if study is not None and not study.regions:
         study = _with_body_site_regions(study, order, knowledge.text_patterns)
     return ClassifiedOrder(
+        is_imaging=_is_imaging(order, study, knowledge),
         reference=reference_to("ServiceRequest", order) or "ServiceRequest",
         study=study,
         display=concept_words(code),
@@ -67,6 +70,42 @@ def classify_order(order: Any, knowledge: Knowledge) -> ClassifiedOrder:
         reason_regions=_reason_regions(order, knowledge),
         red_flags=order_red_flags(order, knowledge) if study is not None else (),
         reason_references=reason_references(order),
+    )
+
+
+def _is_imaging(order: Any, study: Study | None, knowledge: Knowledge) -> bool:
+    """A spine study recognised, or any other imaging order: a CPT of diagnostic radiology,
+    an imaging category, or a modality named in the order's words ("CT head")."""
+    if getattr(order, "doNotPerform", None) is True:
+        return False
+    if study is not None:
+        return study.modality is not Modality.VERTEBRAL_AUGMENTATION
+    code = getattr(order, "code", None)
+    imaging = knowledge.imaging_orders
+    if any(_coded(c, imaging.has_imaging_cpt) for c in codings(code)):
+        return True
+    categories = getattr(order, "category", None) or ()
+    if any(
+        _coded(c, lambda system, value: (system, value) in imaging.categories)
+        for concept in categories
+        for c in codings(concept)
+    ):
+        return True
+    return any(_names_imaging(text, knowledge) for text in concept_texts(code))
+
+
+def _coded(coding: Any, matches: Callable[[str, str], bool]) -> bool:
+    system, code = getattr(coding, "system", None), getattr(coding, "code", None)
+    return isinstance(system, str) and isinstance(code, str) and matches(system, code.strip())
+
+
+def _names_imaging(text: str, knowledge: Knowledge) -> bool:
+    if knowledge.imaging_orders.words.search(text):
+        return True
+    return any(
+        pattern.search(text)
+        for modality, pattern in knowledge.text_patterns.modality
+        if modality is not Modality.VERTEBRAL_AUGMENTATION
     )
 
 

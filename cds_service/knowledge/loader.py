@@ -24,6 +24,7 @@ from cds_service.knowledge.model import Knowledge, Source, ValueSet
 from cds_service.knowledge.schema_codes import (
     Expansion,
     ExpansionSchema,
+    ImagingOrdersSchema,
     ManifestSchema,
     OrderablesSchema,
     TextPatternsSchema,
@@ -37,6 +38,7 @@ from cds_service.knowledge.schema_guidance import CardTextsSchema, VariantsSchem
 MANIFEST = "manifest.yaml"
 VALUE_SETS = "value-sets"
 ORDERABLES = "orderables.yaml"
+IMAGING_ORDERS = "imaging-orders.yaml"
 TEXT_PATTERNS = "text-patterns.yaml"
 VARIANTS = "variants.yaml"
 CARD_TEXTS = "card-texts.yaml"
@@ -56,6 +58,7 @@ def load_knowledge(directory: Path) -> Knowledge:
         sources=register,
         value_sets=value_sets,
         orderables=_load(directory, ORDERABLES, OrderablesSchema(), register),
+        imaging_orders=_load(directory, IMAGING_ORDERS, ImagingOrdersSchema(), register),
         text_patterns=_load(directory, TEXT_PATTERNS, TextPatternsSchema(), register),
         variants=_load(directory, VARIANTS, VariantsSchema(), register),
         wording=wording,

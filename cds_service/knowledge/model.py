@@ -175,6 +175,22 @@ class OrderableCode:
 
 
 @dataclass(frozen=True)
+class ImagingOrders:
+    """What makes a draft order an imaging order besides a recognised spine study
+    (cards/imaging-orders.yaml)."""
+
+    cpt_ranges: tuple[tuple[int, int], ...]  # inclusive, CPT Category I codes as numbers
+    categories: frozenset[tuple[str, str]]  # (system, code) of ServiceRequest.category
+    words: re.Pattern[str]  # names of imaging in an order's words (`words`, `abbreviations`)
+
+    def has_imaging_cpt(self, system: str, code: str) -> bool:
+        if system != CPT or len(code) != 5 or not code.isdigit():
+            return False
+        number = int(code)
+        return any(first <= number <= last for first, last in self.cpt_ranges)
+
+
+@dataclass(frozen=True)
 class TextPatterns:
     """Regular expressions that classify orders carrying only local codes or text."""
 
@@ -294,6 +310,7 @@ class Knowledge:
     sources: dict[str, Source]
     value_sets: dict[str, ValueSet]
     orderables: dict[tuple[str, str], OrderableCode]
+    imaging_orders: ImagingOrders
     text_patterns: TextPatterns
     variants: dict[Guidance, Variant]
     wording: CardWording

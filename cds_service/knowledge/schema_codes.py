@@ -14,6 +14,7 @@ from cds_service.knowledge.model import (
     KNOWN_SYSTEMS,
     CodeEntry,
     Exclusion,
+    ImagingOrders,
     OrderableCode,
     RedFlagPattern,
     Source,
@@ -400,6 +401,54 @@ class OrderablesSchema(Schema):
             for group in data["groups"]
             for item in group["codes"]
         }
+
+
+class CptRangeSchema(Schema):
+    first = fields.String(required=True, validate=validate.Regexp(r"^\d{5}$"))
+    last = fields.String(required=True, validate=validate.Regexp(r"^\d{5}$"))
+    display = fields.String(required=True, validate=TEXT)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if int(data["first"]) > int(data["last"]):
+            raise ValidationError(f"{data['first']} comes after {data['last']}.", "last")
+
+
+class CptRangesSchema(Schema):
+    sources = source_ids(required=True)
+    ranges = fields.List(
+        fields.Nested(CptRangeSchema), required=True, validate=validate.Length(min=1)
+    )
+
+
+class CategorySchema(Schema):
+    system = fields.String(required=True, validate=TEXT)
+    code = fields.String(required=True, validate=TEXT)
+    display = fields.String(required=True, validate=TEXT)
+    sources = source_ids(required=True)
+
+
+class ImagingOrdersSchema(Schema):
+    cpt_ranges = fields.Nested(CptRangesSchema, required=True)
+    categories = fields.List(fields.Nested(CategorySchema), required=True)
+    words = fields.List(fields.String(validate=validate.Regexp(r"^[A-Za-z]+$")), required=True)
+    abbreviations = fields.List(fields.String(validate=validate.Regexp(r"^[A-Z]+$")), required=True)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> ImagingOrders:
+        return ImagingOrders(
+            cpt_ranges=tuple(
+                (int(item["first"]), int(item["last"])) for item in data["cpt_ranges"]["ranges"]
+            ),
+            categories=frozenset((item["system"], item["code"]) for item in data["categories"]),
+            words=_whole_words(data["words"], data["abbreviations"]),
+        )
+
+
+def _whole_words(words: list[str], abbreviations: list[str]) -> re.Pattern[str]:
+    """Letters only (validated above), so no escaping is needed and nothing can backtrack."""
+    alternatives = [f"(?i:{word})" for word in words] + abbreviations
+    return re.compile(rf"\b(?:{'|'.join(alternatives)})\b")
 
 
 class ModalityPatternSchema(Schema):

@@ -89,11 +89,14 @@ def test_a_hook_call_with_a_card_is_timed_per_stage_and_its_card_counted(client)
     )
 
 
-def test_a_call_without_an_imaging_order_counts_no_card_and_stops_after_parse(client):
+def test_a_call_without_a_spine_order_counts_no_card_and_reads_no_history(client):
     before = scrape(client)
     answer = client.post(f"/cds-services/{SIGN}", json=scenario("non-spine-order"))
     after = scrape(client)
-    assert answer.status_code == 200 and answer.get_json() == {"cards": []}
+    assert answer.status_code == 200 and answer.get_json()["cards"] == []
+    # The chest CT is rated "no criteria apply" without reading the patient's history.
+    (rating,) = answer.get_json()["systemActions"]
+    assert "No ACR criteria" in rating["description"]
     parse = {"service": SIGN, "stage": "parse"}
     fetch = {"service": SIGN, "stage": "fetch"}
     count = "cds_hook_stage_seconds_count"

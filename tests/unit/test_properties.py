@@ -343,9 +343,32 @@ def test_at_most_one_card_per_evaluated_order_and_only_for_covered_orders(genera
     rated = [
         f"ServiceRequest/{action.resource['id']}" for action in outcome.response.system_actions
     ]
-    assert sorted(rated) == sorted(decided)
+    # Every evaluated imaging order is rated once, so that no EHR keeps a stale rating;
+    # nothing else is.
+    assert sorted(rated) == sorted(ref for ref, raw in evaluated.items() if is_imaging(raw))
+    assert set(decided) <= set(rated)
     if not could_show_vcf_history(request):
-        assert outcome.response.cards == () and outcome.response.system_actions == ()
+        assert outcome.response.cards == ()
+        assert {pama_rating(action) for action in outcome.response.system_actions} <= {
+            "no-criteria-apply"
+        }
+
+
+def is_imaging(raw: dict) -> bool:
+    try:
+        order = ServiceRequest.model_validate(raw)
+    except (ValueError, TypeError):
+        return False
+    return (
+        raw.get("resourceType") == "ServiceRequest"
+        and bool(raw.get("id"))
+        and (classify_order(order, knowledge()).is_imaging)
+    )
+
+
+def pama_rating(action) -> str:
+    (extension,) = [e for e in action.resource["extension"] if e["url"].endswith("/pama-rating")]
+    return extension["valueCodeableConcept"]["coding"][0]["code"]
 
 
 @PROPERTIES
