@@ -97,7 +97,8 @@ class JwtVerifier:
         alg = self._algorithm(header)
         issuer = self._issuer(token, header)
         key = self._key(issuer, header, alg)
-        claims = self._claims(token, key, alg, audience, issuer.iss)
+        # `aud` is the URL called, unless the issuer's site set its own by hand (Epic allows it).
+        claims = self._claims(token, key, alg, issuer.audience or audience, issuer.iss)
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise TokenRejected("jti is not a non-empty string")

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, g, jsonify
 from marshmallow import ValidationError
 
 from cds_service import __version__
+from cds_service.auth import TrustedIssuer
 from cds_service.cdshooks.feedback import FeedbackRequestSchema
 from cds_service.cdshooks.request import HookRequest, HookRequestSchema
-from cds_service.cdshooks.response import dump_response
+from cds_service.cdshooks.response import Card, dump_response
 from cds_service.fhir import PatientDataUnavailable
 from cds_service.fhir.views import PREFETCH
-from cds_service.pipeline import HookOutcome
+from cds_service.presentation import DEFAULT_SITE, SiteProfile, present
 from cds_service.registry import SERVICES, SERVICES_BY_ID, ServiceDeclaration
 from cds_service.web.auth import check_fhir_server
 from cds_service.web.body import TypedEnvelope, read_json_body
@@ -49,9 +51,10 @@ def invoke(service_id: str):
         body = operation_outcome(412, unavailable.reason, tuple(unavailable.missing))
         return jsonify(body), 412
     g.cds_outcome = outcome  # the audit line reports cards, ratings, or why there was no advice
-    if outcome.response.cards:
-        _record_issued(service.id, outcome)
-    return jsonify(dump_response(outcome.response))
+    response = present(outcome.response, _site())
+    if response.cards:
+        _record_issued(service.id, response.cards)
+    return jsonify(dump_response(response))
 
 
 @blueprint.post("/cds-services/<service_id>/feedback")
@@ -72,11 +75,17 @@ def healthz():
     return jsonify({"status": "ok", "version": __version__, "knowledgeVersion": knowledge.version})
 
 
-def _record_issued(service_id: str, outcome: HookOutcome) -> None:
+def _site() -> SiteProfile:
+    """How the calling issuer's site sees the advice; the defaults in development mode."""
+    issuer: TrustedIssuer | None = g.get("cds_issuer")
+    return issuer.site if issuer is not None else DEFAULT_SITE
+
+
+def _record_issued(service_id: str, cards: Sequence[Card]) -> None:
     # Governance statistics must never cost the clinician the answer: the rows are only
     # queued (the database is written off this thread), and even a bug here is just logged.
     try:
-        service_state().feedback.record_issued(service_id, outcome.response.cards)
+        service_state().feedback.record_issued(service_id, cards)
     except Exception as error:
         log.warning("card topics not recorded for %s: %s", service_id, type(error).__name__)
 
