@@ -450,11 +450,10 @@ def _index_codings(knowledge: Knowledge) -> dict[tuple, list[dict[str, str]]]:
         if orderable.system not in (CPT, LOINC, SNOMED):
             continue
         by_system = index.setdefault(_coding_key(orderable.study), {})
-        coding = {"system": orderable.system, "code": orderable.code}
-        if orderable.system != CPT:
-            # CPT descriptors are AMA-licensed text: CPT codings go without a display and
-            # the order's code.text names the study in our own words.
-            coding["display"] = orderable.display
+        # CPT descriptors are AMA-licensed: a CPT coding's display is the knowledge's own
+        # short wording (orderables.yaml). Without a display the CDS Hooks sandbox does not
+        # list the changed order's study (seen 2026-12-03).
+        coding = {"system": orderable.system, "code": orderable.code, "display": orderable.display}
         by_system.setdefault(orderable.system, coding)
     return {
         key: [by_system[s] for s in (CPT, LOINC) if s in by_system]
