@@ -11,9 +11,12 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from cds_service.cdshooks.feedback import OverrideReason, override_reasons
 from cds_service.cdshooks.response import Card
 from cds_service.db import feedback_table, insert_unless_present
 from cds_service.issued_cards import IssuedCardRecorder
+
+_NO_REASON = OverrideReason(None, None, None, None)
 
 
 @dataclass(frozen=True)
@@ -51,17 +54,17 @@ class FeedbackStore:
         return self._issued.flush(timeout)
 
     def _row(self, service_id: str, entry: dict[str, Any]) -> dict[str, Any]:
-        override = entry.get("overrideReason") or {}
-        reason = override.get("reason") or {}
+        # The columns keep the first reason, as before other shapes were read.
+        first = next(iter(override_reasons(entry)), _NO_REASON)
         return {
             "entry_hash": entry_hash(service_id, entry),
             "service_id": service_id,
             "card_uuid": entry["card"],
             "outcome": entry["outcome"],
             "accepted_suggestions": [s["id"] for s in entry.get("acceptedSuggestions", [])] or None,
-            "override_reason_system": reason.get("system"),
-            "override_reason_code": reason.get("code"),
-            "override_user_comment": override.get("userComment"),
+            "override_reason_system": first.system,
+            "override_reason_code": first.code,
+            "override_user_comment": first.user_comment,
             "outcome_timestamp": entry["outcomeTimestamp"],
             "received_at": self._clock(),
         }

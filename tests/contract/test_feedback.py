@@ -8,9 +8,10 @@ import logging
 import pytest
 import sqlalchemy as sa
 
+from cds_service.cdshooks.feedback import EPIC_REASON_CATEGORY
 from cds_service.db import feedback_table
 
-from ..conftest import load_example
+from ..conftest import load_example, load_feedback_sample
 
 FEEDBACK = "/cds-services/vcf-imaging-order-select/feedback"
 
@@ -115,6 +116,94 @@ def test_malformed_feedback_is_400_and_nothing_is_stored(client, database_url, m
     assert mentions in response.get_json()["issue"][0]["diagnostics"] + str(
         response.get_json()["issue"][0].get("expression")
     )
+    assert stored_rows(database_url) == []
+
+
+EPIC_REASON_SYSTEM = "http: //example.org/cds-services/fhir/CodeSystem/override-reasons"
+
+
+@pytest.mark.parametrize(
+    ("sample", "system", "code"),
+    [
+        ("epic-overridden-reason.json", EPIC_REASON_SYSTEM, "contraindicated"),
+        ("epic-overridden-extension.json", EPIC_REASON_CATEGORY, "45"),
+        ("epic-accepted.json", None, None),
+    ],
+)
+def test_epic_documented_feedback_is_stored_with_its_reason(
+    client, database_url, sample, system, code
+):
+    body = load_feedback_sample(sample)
+    response = client.post(FEEDBACK, json=body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"received": 1, "stored": 1}
+    (row,) = stored_rows(database_url)
+    assert (row["card_uuid"], row["outcome"]) == ("123456", body["feedback"][0]["outcome"])
+    assert (row["override_reason_system"], row["override_reason_code"]) == (system, code)
+
+
+def test_an_epic_batch_for_several_cards_is_stored_once_per_entry(client, database_url):
+    body = load_feedback_sample("epic-batch.json")
+    assert client.post(FEEDBACK, json=body).get_json() == {"received": 3, "stored": 3}
+    assert client.post(FEEDBACK, json=body).get_json() == {"received": 3, "stored": 0}
+    rows = sorted(stored_rows(database_url), key=lambda row: row["card_uuid"])
+    assert [(r["card_uuid"], r["outcome"], r["override_reason_code"]) for r in rows] == [
+        ("123456", "accepted", None),
+        ("123457", "overridden", "contraindicated"),
+        ("123458", "overridden", "45"),
+    ]
+
+
+def test_override_reasons_as_a_list_are_read_too(client, database_url):
+    body = load_feedback_sample("epic-overridden-reason.json")
+    entry = body["feedback"][0]
+    entry["overrideReasons"] = [entry["overrideReasons"]]
+    assert client.post(FEEDBACK, json=body).get_json() == {"received": 1, "stored": 1}
+    (row,) = stored_rows(database_url)
+    assert row["override_reason_code"] == "contraindicated"
+
+
+def test_free_text_comments_are_never_logged(client, caplog):
+    with caplog.at_level(logging.DEBUG):
+        client.post(FEEDBACK, json=load_feedback_sample("epic-batch.json"))
+        bad = load_feedback_sample("epic-overridden-extension.json")
+        bad["feedback"][0]["overrideReasons"]["extension"][EPIC_REASON_CATEGORY] = ["45"]
+        answer = client.post(FEEDBACK, json=bad)
+    assert answer.status_code == 400
+    assert "User Entered Free Text" not in caplog.text + answer.get_data(as_text=True)
+
+
+def _epic_overridden() -> dict:
+    return load_feedback_sample("epic-overridden-extension.json")
+
+
+def _reasons_of(body: dict) -> dict:
+    return body["feedback"][0]["overrideReasons"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "says"),
+    [
+        (lambda b: b["feedback"][0].__setitem__("overrideReasons", []), "non-empty list"),
+        (lambda b: b["feedback"][0].__setitem__("overrideReasons", "45"), "non-empty list"),
+        (lambda b: b["feedback"][0].__setitem__("overrideReasons", {}), "needs a reason"),
+        (lambda b: b["feedback"][0].__setitem__("overrideReasons", [{}]), "needs a reason"),
+        (lambda b: b["feedback"][0].__setitem__("overrideReasons", ["45"]), "object"),
+        (lambda b: _reasons_of(b).__setitem__("reason", {"system": "x"}), "Missing data"),
+        (lambda b: _reasons_of(b).__setitem__("extension", ["45"]), "mapping"),
+        (
+            lambda b: _reasons_of(b)["extension"].__setitem__(EPIC_REASON_CATEGORY, {"id": 45}),
+            "must be a string",
+        ),
+    ],
+)
+def test_malformed_epic_reasons_are_400_naming_the_field(client, database_url, mutate, says):
+    body = _epic_overridden()
+    mutate(body)
+    response = client.post(FEEDBACK, json=body)
+    assert response.status_code == 400
+    issue = response.get_json()["issue"][0]
+    assert "overrideReasons" in issue["diagnostics"] and says in issue["diagnostics"]
     assert stored_rows(database_url) == []
 
 
