@@ -9,19 +9,31 @@ import pytest
 import sqlalchemy as sa
 
 from cds_service.cdshooks.feedback import EPIC_REASON_CATEGORY
-from cds_service.db import feedback_table
+from cds_service.db import feedback_override_reason_table, feedback_table
 
 from ..conftest import load_example, load_feedback_sample
 
 FEEDBACK = "/cds-services/vcf-imaging-order-select/feedback"
 
 
-def stored_rows(database_url: str) -> list[dict]:
+def stored_rows(database_url: str, table: sa.Table = feedback_table) -> list[dict]:
     engine = sa.create_engine(database_url)
     with engine.connect() as connection:
-        rows = [dict(r._mapping) for r in connection.execute(sa.select(feedback_table))]
+        rows = [dict(r._mapping) for r in connection.execute(sa.select(table))]
     engine.dispose()
     return rows
+
+
+def stored_reasons(database_url: str) -> dict[str, list[tuple]]:
+    """Each card's stored reasons, in order: (system, code, display, user_comment)."""
+    by_hash = {row["entry_hash"]: row["card_uuid"] for row in stored_rows(database_url)}
+    reasons: dict[str, list[tuple]] = {}
+    rows = stored_rows(database_url, feedback_override_reason_table)
+    for row in sorted(rows, key=lambda r: (r["entry_hash"], r["position"])):
+        reasons.setdefault(by_hash[row["entry_hash"]], []).append(
+            (row["system"], row["code"], row["display"], row["user_comment"])
+        )
+    return reasons
 
 
 @pytest.mark.parametrize(
@@ -152,6 +164,33 @@ def test_an_epic_batch_for_several_cards_is_stored_once_per_entry(client, databa
         ("123457", "overridden", "contraindicated"),
         ("123458", "overridden", "45"),
     ]
+
+
+def test_every_reason_of_an_epic_batch_is_stored_with_display_and_comment(client, database_url):
+    client.post(FEEDBACK, json=load_feedback_sample("epic-batch.json"))
+    comment = "User Entered Free Text"
+    assert stored_reasons(database_url) == {
+        "123457": [(EPIC_REASON_SYSTEM, "contraindicated", "bad", comment)],
+        "123458": [(EPIC_REASON_CATEGORY, "45", "Does not meet criteria", comment)],
+    }
+
+
+def test_an_entry_with_several_reasons_keeps_them_all_in_the_order_sent(client, database_url):
+    spec = load_example("spec-2.0.1/feedback-overridden-with-reason.json")
+    entry = spec["feedback"][0]
+    epic = load_feedback_sample("epic-overridden-extension.json")["feedback"][0]
+    entry["overrideReasons"] = [epic["overrideReasons"], {"reason": {"code": "patrefused"}}]
+    assert client.post(FEEDBACK, json=spec).get_json() == {"received": 1, "stored": 1}
+    assert client.post(FEEDBACK, json=spec).get_json() == {"received": 1, "stored": 0}
+
+    (reasons,) = stored_reasons(database_url).values()
+    assert [(system, code) for system, code, _, _ in reasons] == [
+        ("https://example.com/cds-hooks/override-reason-system", "d7ecf885"),
+        (EPIC_REASON_CATEGORY, "45"),
+        (None, "patrefused"),
+    ]
+    (row,) = stored_rows(database_url)
+    assert row["override_reason_code"] == "d7ecf885"  # the first, in the first release's column
 
 
 def test_override_reasons_as_a_list_are_read_too(client, database_url):

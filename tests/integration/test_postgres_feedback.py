@@ -1,5 +1,6 @@
 """Feedback on PostgreSQL: several gunicorn workers writing at once lose nothing and store a
-repeated entry once; card topics and the feedback report work there as on SQLite."""
+repeated entry once, with each of its override reasons once; card topics and the feedback
+report work there as on SQLite."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from cds_service.cdshooks.feedback import EPIC_REASON_CATEGORY
 from cds_service.cdshooks.response import Card, Coding, Source
-from cds_service.db import create_database_engine, feedback_table
+from cds_service.db import create_database_engine, feedback_override_reason_table, feedback_table
 from cds_service.feedback import FeedbackStore
 from cds_service.feedback_report import build_report
 from cds_service.issued_cards import record_issued_cards
@@ -39,6 +41,17 @@ def entry(card: str, outcome: str = "overridden") -> dict:
     return value
 
 
+def epic_entry(card: str) -> dict:
+    """Overridden with two reasons, as Epic sends them (tests/data/feedback/)."""
+    return {
+        **entry(card),
+        "overrideReasons": [
+            {"extension": {EPIC_REASON_CATEGORY: "45"}, "userComment": "free text"},
+            {"reason": {"system": "https://example.org/reason", "code": "imaged-elsewhere"}},
+        ],
+    }
+
+
 def stored_cards(database_url: str) -> list[str]:
     engine = sa.create_engine(database_url)
     with engine.connect() as connection:
@@ -47,14 +60,27 @@ def stored_cards(database_url: str) -> list[str]:
     return sorted(cards)
 
 
+def stored_reason_codes(database_url: str) -> list[tuple[str, int, str]]:
+    reasons, feedback = feedback_override_reason_table.c, feedback_table.c
+    query = sa.select(feedback.card_uuid, reasons.position, reasons.code).join_from(
+        feedback_table, feedback_override_reason_table, feedback.entry_hash == reasons.entry_hash
+    )
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        rows = sorted(tuple(row) for row in connection.execute(query))
+    engine.dispose()
+    return rows
+
+
 def test_three_workers_under_concurrent_feedback_lose_nothing_and_store_repeats_once(
     database_url,
 ):
     cards = [str(uuid.uuid4()) for _ in range(60)]
     # Each entry three times, alone and inside two-entry bodies, in an interleaved order.
-    bodies = [{"feedback": [entry(card)]} for card in cards] * 2
+    bodies = [{"feedback": [epic_entry(card)]} for card in cards] * 2
     bodies += [
-        {"feedback": [entry(a), entry(b)]} for a, b in zip(cards[::2], cards[1::2], strict=True)
+        {"feedback": [epic_entry(a), epic_entry(b)]}
+        for a, b in zip(cards[::2], cards[1::2], strict=True)
     ]
 
     with gunicorn({"DATABASE_URL": database_url}, workers=3) as base_url:
@@ -76,6 +102,11 @@ def test_three_workers_under_concurrent_feedback_lose_nothing_and_store_repeats_
 
     assert refused.status_code == 400
     assert stored_cards(database_url) == sorted(cards)
+    assert stored_reason_codes(database_url) == sorted(
+        (card, position, code)
+        for card in cards
+        for position, code in enumerate(["45", "imaged-elsewhere"])
+    )
     assert sum(answer["stored"] for answer in answers) == len(cards)
     assert sum(answer["received"] for answer in answers) == 3 * len(cards)
 
