@@ -54,7 +54,8 @@ def render_html(report: FeedbackReport) -> str:
         "<h1>How clinicians answered the spine-imaging cards</h1>",
         f'<p class="note">Period: {escape(period)}. Generated '
         f"{report.generated_at:%Y-%m-%d %H:%M} UTC. A card answered more than once counts "
-        "with its last answer. Free-text comments are counted, never shown.</p>",
+        "with its last answer; a card overridden with several reasons counts under each. "
+        "Free-text comments are counted, never shown.</p>",
     ]
     if not report.topics:
         parts.append("<p>No cards were issued and no feedback was received in this period.</p>")

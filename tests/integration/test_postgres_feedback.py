@@ -123,7 +123,7 @@ def test_card_topics_and_the_report_on_postgresql(database_url):
     assert record_issued_cards(engine, "vcf-imaging-order-sign", cards[:1], issued) == 0
     received = datetime(2026, 11, 20, 9, 5, tzinfo=UTC)
     FeedbackStore(engine, clock=lambda: received).store(
-        "vcf-imaging-order-sign", [entry("c0", "accepted"), entry("c1"), entry("c3")]
+        "vcf-imaging-order-sign", [entry("c0", "accepted"), epic_entry("c1"), entry("c3")]
     )
 
     report = build_report(engine, since=datetime(2026, 11, 1, tzinfo=UTC))
@@ -132,4 +132,9 @@ def test_card_topics_and_the_report_on_postgresql(database_url):
 
     counts = {t.topic: (t.issued, t.accepted, t.overridden) for t in report.topics}
     assert counts == {"ContrastNotIndicated": (3, 1, 1), "UsuallyAppropriate": (1, 0, 1)}
+    reasons = {t.topic: dict(t.reasons) for t in report.topics}
+    assert reasons == {
+        "ContrastNotIndicated": {"45": 1, "imaged-elsewhere": 1},
+        "UsuallyAppropriate": {"no reason given": 1},
+    }
     assert later.topics == ()

@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from cds_service.cdshooks.feedback import EPIC_REASON_CATEGORY
 from cds_service.cdshooks.response import Card, Coding, Source
-from cds_service.db import card_issued_table, create_database_engine
+from cds_service.db import (
+    card_issued_table,
+    create_database_engine,
+    feedback_override_reason_table,
+    feedback_table,
+)
 from cds_service.feedback import FeedbackStore
 from cds_service.feedback_report import (
     COMMENT_ONLY,
@@ -23,6 +29,8 @@ from cds_service.feedback_report_html import render_html
 from cds_service.issued_cards import record_issued_cards
 from cds_service.render import Renderer
 from cds_service.settings import DEFAULT_KNOWLEDGE_DIR
+
+from ..conftest import load_feedback_sample
 
 SIGN = "vcf-imaging-order-sign"
 TOPICS = "https://example.org/vcf-imaging-cds/card-topic"
@@ -127,10 +135,53 @@ def test_since_leaves_out_older_cards_and_feedback(ward_month):
 
 
 def test_free_text_comments_never_reach_the_report(ward_month):
+    FeedbackStore(ward_month).store(SIGN, load_feedback_sample("epic-batch.json")["feedback"])
     report = build_report(ward_month)
 
-    assert "Jane Doe" not in render_text(report)
-    assert "Jane Doe" not in render_html(report)
+    for page in (render_text(report), render_html(report)):
+        assert "Jane Doe" not in page and "User Entered Free Text" not in page
+
+
+def test_every_shape_epic_sends_is_counted_with_its_reason(engine):
+    record_issued_cards(
+        engine,
+        SIGN,
+        [card(uuid, "ContrastNotIndicated") for uuid in ("123456", "123457", "123458")],
+    )
+    FeedbackStore(engine).store(SIGN, load_feedback_sample("epic-batch.json")["feedback"])
+
+    (contrast,) = build_report(engine).topics
+    assert (contrast.issued, contrast.accepted, contrast.overridden) == (3, 1, 2)
+    # Epic's own displays: a reason built in Epic (the extension) and one sent as a Coding
+    assert contrast.reasons == {"Does not meet criteria": 1, "bad": 1}
+
+
+def test_an_entry_with_several_reasons_counts_under_each(engine):
+    record_issued_cards(engine, SIGN, [card("c1", "ContrastNotIndicated")], ISSUED)
+    entry = overridden("c1", reason="prior-outside-imaging", comment="Jane Doe, see letter")
+    entry["overrideReasons"] = [
+        {"extension": {EPIC_REASON_CATEGORY: "45"}},
+        {"userComment": "Jane Doe again"},
+    ]
+    FeedbackStore(engine).store(SIGN, [entry])
+
+    labels = {(REASONS, "prior-outside-imaging"): "Recent imaging done elsewhere"}
+    (contrast,) = build_report(engine, labels).topics
+    assert contrast.overridden == 1
+    assert contrast.reasons == {"Recent imaging done elsewhere": 1, "45": 1, COMMENT_ONLY: 1}
+
+
+def test_an_entry_stored_by_the_previous_release_counts_with_the_reason_it_kept(engine):
+    record_issued_cards(engine, SIGN, [card("c1", "ContrastNotIndicated")], ISSUED)
+    FeedbackStore(engine).store(SIGN, [overridden("c1", reason="prior-outside-imaging")])
+    with engine.begin() as connection:  # as a worker of the previous release wrote it
+        connection.execute(feedback_override_reason_table.delete())
+        assert connection.execute(sa.select(feedback_table.c.override_reason_code)).scalar() == (
+            "prior-outside-imaging"
+        )
+
+    (contrast,) = build_report(engine).topics
+    assert contrast.reasons == {"prior-outside-imaging": 1}
 
 
 def test_html_page_charts_every_topic_and_escapes_what_the_ehr_sent(engine):
@@ -160,7 +211,7 @@ def test_command_refuses_a_database_that_is_not_the_services(tmp_path, capsys):
 
     assert main(["--database-url", f"sqlite:///{missing}"]) == 1
 
-    assert "no feedback, card_issued table" in capsys.readouterr().err
+    assert "no feedback, card_issued, feedback_override_reason table" in capsys.readouterr().err
     assert not missing.exists()
 
 
