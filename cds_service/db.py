@@ -67,6 +67,19 @@ card_issued_table = sa.Table(
     sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
+# What each suggestion of an issued card would change (cds_service/suggested_changes.py): the
+# order it changes, or that it adds one, and the study it suggests; so that an accepted
+# suggestion counts as an accepted change. No patient data in here either.
+suggestion_issued_table = sa.Table(
+    "suggestion_issued",
+    metadata,
+    sa.Column("suggestion_uuid", sa.String(128), primary_key=True),
+    sa.Column("card_uuid", sa.String(128), nullable=False, index=True),
+    sa.Column("change", sa.String(16), nullable=False),  # "changed" or "added"
+    sa.Column("order_reference", sa.Text, nullable=True),  # "ServiceRequest/<id>" if changed
+    sa.Column("study", sa.Text, nullable=True),  # the suggested order's code.text
+)
+
 schema_version_table = sa.Table(
     "schema_version",
     metadata,
@@ -120,9 +133,10 @@ def _v2_card_issued(connection: Connection) -> None:
     feedback_card_index.create(connection, checkfirst=True)
 
 
-def _v3_every_override_reason(connection: Connection) -> None:
+def _v3_reasons_and_suggestions(connection: Connection) -> None:
     feedback_override_reason_table.create(connection, checkfirst=True)
     _copy_first_reasons(connection)
+    suggestion_issued_table.create(connection, checkfirst=True)
 
 
 def _copy_first_reasons(connection: Connection) -> None:
@@ -151,7 +165,7 @@ def _copy_first_reasons(connection: Connection) -> None:
 # (feedback, seen_jwt), which had no schema_version table.
 _STEPS: dict[int, Callable[[Connection], None]] = {
     2: _v2_card_issued,
-    3: _v3_every_override_reason,
+    3: _v3_reasons_and_suggestions,
 }
 SCHEMA_VERSION = max(_STEPS)
 _SCHEMA_LOCK = 0x7663_6663  # any constant shared by every worker: "vcfc"

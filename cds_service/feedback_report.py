@@ -30,10 +30,12 @@ from cds_service.decision.model import LEGACY_TOPIC_CODES
 from cds_service.feedback_report_html import render_html
 from cds_service.issued_cards import NO_TOPIC
 from cds_service.knowledge.labels import topic_label as topic_words
+from cds_service.suggested_changes import CHANGED
 
 NOT_RECORDED = "not-recorded"  # feedback on a card that card_issued does not know
 NO_REASON = "no reason given"
 COMMENT_ONLY = "free-text comment only (not shown)"
+SUGGESTION_NOT_RECORDED = "a suggestion not recorded when issued"
 
 
 @dataclass
@@ -44,6 +46,7 @@ class TopicFeedback:
     accepted: int = 0
     overridden: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    changes: Counter[str] = field(default_factory=Counter)  # accepted suggestions
 
     @property
     def without_feedback(self) -> int:
@@ -81,10 +84,13 @@ def build_report(
         for code, issued in queries.issued_per_topic(connection, since):
             topic(code).issued += issued
         reasons = queries.reasons_per_entry(connection, since)
+        suggestions = queries.suggestions_of_accepted_cards(connection, since)
         for row in queries.last_answers(connection, since):
             entry = topic(row.topic)
             if row.outcome == "accepted":
                 entry.accepted += 1
+                for accepted in row.accepted_suggestions or ():
+                    entry.changes[_change_label(suggestions.get(accepted))] += 1
             else:
                 entry.overridden += 1
                 for reason in reasons.get(row.entry_hash) or [row]:
@@ -99,6 +105,13 @@ def topic_label(code: str) -> str:
     if code == NO_TOPIC:
         return "Card without topic"
     return topic_words(code)
+
+
+def _change_label(suggestion: sa.Row | None) -> str:
+    if suggestion is None:
+        return SUGGESTION_NOT_RECORDED
+    study = suggestion.study or "a study not named"
+    return f"changed to {study}" if suggestion.change == CHANGED else f"added {study}"
 
 
 def _reason_label(reason: sa.Row, labels: Mapping[tuple[str, str], str]) -> str:
@@ -135,6 +148,8 @@ def render_text(report: FeedbackReport) -> str:
             f"{topic.topic:<34} {topic.issued:>7} {topic.accepted:>9} "
             f"{topic.overridden:>11} {topic.without_feedback:>12}"
         )
+        for change, count in topic.changes.most_common():
+            lines.append(f"    {change}: {count}")
         for reason, count in topic.reasons.most_common():
             lines.append(f"    overridden: {count:>5}  {reason}")
     if not report.topics:

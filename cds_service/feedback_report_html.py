@@ -99,8 +99,28 @@ def _topic_section(topic: TopicFeedback) -> str:
         "</table>"
     )
     heading = f"<h2>{escape(topic.label)} <small>({escape(topic.topic)})</small></h2>"
+    return heading + counts + _changes_chart(topic) + _reasons_chart(topic)
+
+
+def _changes_chart(topic: TopicFeedback) -> str:
+    """What the accepted suggestions changed: "changed to <study>", "added <study>"."""
+    if not topic.changes:
+        return ""
+    rows = [
+        BarRow(
+            change,
+            (Segment(count, ACCEPTED, "accepted"),),
+            f"{count} ({_percent(count, topic.accepted)})",
+        )
+        for change, count in topic.changes.most_common()
+    ]
+    title = f"Accepted changes: {topic.label}"
+    return "<h3>Accepted changes</h3>" + bar_chart(rows, title, stacked=False)
+
+
+def _reasons_chart(topic: TopicFeedback) -> str:
     if not topic.reasons:
-        return heading + counts
+        return ""
     rows = [
         BarRow(
             reason,
@@ -110,7 +130,7 @@ def _topic_section(topic: TopicFeedback) -> str:
         for reason, count in topic.reasons.most_common()
     ]
     title = f"Override reasons: {topic.label}"
-    return heading + counts + "<h3>Override reasons</h3>" + bar_chart(rows, title, stacked=False)
+    return "<h3>Override reasons</h3>" + bar_chart(rows, title, stacked=False)
 
 
 def bar_chart(rows: Sequence[BarRow], title: str, *, stacked: bool) -> str:

@@ -11,10 +11,20 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cds_service.db import card_issued_table, feedback_override_reason_table, feedback_table
+from cds_service.db import (
+    card_issued_table,
+    feedback_override_reason_table,
+    feedback_table,
+    suggestion_issued_table,
+)
 
 # Every table the report reads; a database without one of them is not (yet) the service's.
-TABLES = (feedback_table, card_issued_table, feedback_override_reason_table)
+TABLES = (
+    feedback_table,
+    card_issued_table,
+    feedback_override_reason_table,
+    suggestion_issued_table,
+)
 
 
 def issued_per_topic(connection: Connection, since: datetime | None) -> list[sa.Row]:
@@ -40,6 +50,7 @@ def last_answers(connection: Connection, since: datetime | None) -> list[sa.Row]
             feedback.card_uuid,
             feedback.entry_hash,
             feedback.outcome,
+            feedback.accepted_suggestions,
             feedback.override_reason_system.label("system"),
             feedback.override_reason_code.label("code"),
             sa.null().label("display"),
@@ -74,6 +85,20 @@ def reasons_per_entry(connection: Connection, since: datetime | None) -> dict[st
     for row in connection.execute(_received_since(query, since)):
         found.setdefault(row.entry_hash, []).append(row)
     return found
+
+
+def suggestions_of_accepted_cards(
+    connection: Connection, since: datetime | None
+) -> dict[str, sa.Row]:
+    """By suggestion uuid: what each suggestion of a card with an accepted answer changes."""
+    suggestions, feedback = suggestion_issued_table.c, feedback_table.c
+    accepted = _received_since(
+        sa.select(feedback.card_uuid).where(feedback.outcome == "accepted"), since
+    )
+    query = sa.select(suggestions.suggestion_uuid, suggestions.change, suggestions.study).where(
+        suggestions.card_uuid.in_(accepted)
+    )
+    return {row.suggestion_uuid: row for row in connection.execute(query)}
 
 
 def _received_since(query: sa.Select, since: datetime | None) -> sa.Select:

@@ -286,6 +286,40 @@ def test_issued_cards_are_remembered_by_topic_for_the_feedback_report(app, clien
     ]
 
 
+def test_an_accepted_suggestion_is_reported_as_an_accepted_change_of_the_order(
+    app, client, database_url
+):
+    from cds_service.db import suggestion_issued_table
+    from cds_service.feedback_report import build_report, render_text
+
+    card = _seed_call(client)["cards"][0]
+    _flush_issued_cards(app)
+    suggestions = {
+        row["suggestion_uuid"]: row for row in stored_rows(database_url, suggestion_issued_table)
+    }
+    assert sorted(suggestions) == sorted(s["uuid"] for s in card["suggestions"])
+    ct = card["suggestions"][0]
+    assert suggestions[ct["uuid"]] == {
+        "suggestion_uuid": ct["uuid"],
+        "card_uuid": card["uuid"],
+        "change": "changed",
+        "order_reference": "ServiceRequest/ct-t-w",  # the draft order of the seed request
+        "study": "CT thoracic spine without IV contrast",
+    }
+
+    accepted = {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": ct["uuid"]}],
+        "outcomeTimestamp": "2026-12-03T10:00:00Z",
+    }
+    assert client.post(FEEDBACK, json={"feedback": [accepted]}).status_code == 200
+    engine = sa.create_engine(database_url)
+    report = render_text(build_report(engine))
+    engine.dispose()
+    assert "    changed to CT thoracic spine without IV contrast: 1" in report
+
+
 def test_a_failing_statistics_write_does_not_cost_the_clinician_the_card(
     app, client, database_url, caplog
 ):

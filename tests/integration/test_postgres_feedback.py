@@ -1,6 +1,6 @@
 """Feedback on PostgreSQL: several gunicorn workers writing at once lose nothing and store a
-repeated entry once, with each of its override reasons once; card topics and the feedback
-report work there as on SQLite."""
+repeated entry once, with each of its override reasons once; card topics, suggested changes
+and the feedback report work there as on SQLite."""
 
 from __future__ import annotations
 
@@ -14,7 +14,15 @@ import requests
 import sqlalchemy as sa
 
 from cds_service.cdshooks.feedback import EPIC_REASON_CATEGORY
-from cds_service.cdshooks.response import Card, Coding, Source
+from cds_service.cdshooks.response import (
+    Action,
+    ActionType,
+    Card,
+    Coding,
+    SelectionBehavior,
+    Source,
+    Suggestion,
+)
 from cds_service.db import create_database_engine, feedback_override_reason_table, feedback_table
 from cds_service.feedback import FeedbackStore
 from cds_service.feedback_report import build_report
@@ -114,8 +122,17 @@ def test_three_workers_under_concurrent_feedback_lose_nothing_and_store_repeats_
 def test_card_topics_and_the_report_on_postgresql(database_url):
     engine = create_database_engine(database_url)
     topics = "https://example.org/card-topic"
+    mri = {"resourceType": "ServiceRequest", "id": "draft-1", "code": {"text": "MRI L-spine"}}
+    suggestion = Suggestion("MRI", "c0-mri", (Action(ActionType.UPDATE, "Change", mri),))
     cards = [
-        Card(f"c{i}", "Contrast not indicated", "warning", Source("ACR", topic=Coding(topics, t)))
+        Card(
+            f"c{i}",
+            "Contrast not indicated",
+            "warning",
+            Source("ACR", topic=Coding(topics, t)),
+            suggestions=(suggestion,) if i == 0 else (),
+            selection_behavior=SelectionBehavior.AT_MOST_ONE if i == 0 else None,
+        )
         for i, t in enumerate(["ContrastNotIndicated"] * 3 + ["UsuallyAppropriate"])
     ]
     issued = datetime(2026, 11, 20, 9, tzinfo=UTC)
@@ -132,6 +149,10 @@ def test_card_topics_and_the_report_on_postgresql(database_url):
 
     counts = {t.topic: (t.issued, t.accepted, t.overridden) for t in report.topics}
     assert counts == {"ContrastNotIndicated": (3, 1, 1), "UsuallyAppropriate": (1, 0, 1)}
+    assert {t.topic: dict(t.changes) for t in report.topics} == {
+        "ContrastNotIndicated": {"changed to MRI L-spine": 1},
+        "UsuallyAppropriate": {},
+    }
     reasons = {t.topic: dict(t.reasons) for t in report.topics}
     assert reasons == {
         "ContrastNotIndicated": {"45": 1, "imaged-elsewhere": 1},

@@ -143,6 +143,7 @@ def test_a_fresh_database_gets_every_table_and_the_current_version(each_backend_
         "feedback_override_reason",
         "seen_jwt",
         "card_issued",
+        "suggestion_issued",
         "schema_version",
     } <= tables
     assert version == SCHEMA_VERSION
@@ -171,7 +172,7 @@ def test_a_version_2_database_is_upgraded_in_place_and_keeps_its_rows(each_backe
 
     tables, version = tables_and_version(each_backend_url)
     assert version == SCHEMA_VERSION == 3
-    assert "feedback_override_reason" in tables
+    assert {"feedback_override_reason", "suggestion_issued"} <= tables
     assert rows_of(each_backend_url, feedback_table, "card_uuid", "override_reason_code") == [
         ("card-from-the-first-release", None),
         ("card-of-version-2", "imaged-elsewhere"),

@@ -9,17 +9,27 @@ import pytest
 import sqlalchemy as sa
 
 from cds_service.cdshooks.feedback import EPIC_REASON_CATEGORY
-from cds_service.cdshooks.response import Card, Coding, Source
+from cds_service.cdshooks.response import (
+    Action,
+    ActionType,
+    Card,
+    Coding,
+    SelectionBehavior,
+    Source,
+    Suggestion,
+)
 from cds_service.db import (
     card_issued_table,
     create_database_engine,
     feedback_override_reason_table,
     feedback_table,
+    suggestion_issued_table,
 )
 from cds_service.feedback import FeedbackStore
 from cds_service.feedback_report import (
     COMMENT_ONLY,
     NOT_RECORDED,
+    SUGGESTION_NOT_RECORDED,
     build_report,
     main,
     reason_labels_from_knowledge,
@@ -211,8 +221,23 @@ def test_command_refuses_a_database_that_is_not_the_services(tmp_path, capsys):
 
     assert main(["--database-url", f"sqlite:///{missing}"]) == 1
 
-    assert "no feedback, card_issued, feedback_override_reason table" in capsys.readouterr().err
+    assert "no feedback, card_issued, feedback_override_reason, suggestion_issued table" in (
+        capsys.readouterr().err
+    )
     assert not missing.exists()
+
+
+def test_command_asks_for_a_start_of_the_service_on_a_database_not_yet_upgraded(engine, capsys):
+    with engine.begin() as connection:  # as the previous release left it
+        suggestion_issued_table.drop(connection)
+        feedback_override_reason_table.drop(connection)
+    url = engine.url.render_as_string(hide_password=False)
+
+    assert main(["--database-url", url]) == 1
+
+    error = capsys.readouterr().err
+    assert "no feedback_override_reason, suggestion_issued table" in error
+    assert "has the service started on it once" in error
 
 
 def test_override_reasons_are_labelled_as_the_cards_offered_them(knowledge):
@@ -237,3 +262,65 @@ def test_cards_stored_with_the_old_hyphenated_codes_count_under_the_new_ones(eng
     (contrast,) = report.topics
     assert (contrast.topic, contrast.label) == ("ContrastNotIndicated", "Contrast not indicated")
     assert (contrast.issued, contrast.accepted, contrast.overridden) == (2, 1, 1)
+
+
+CT = "CT thoracic spine without IV contrast"
+MRI = "MRI thoracic spine without IV contrast"
+
+
+def order(study: str, order_id: str | None = None) -> dict:
+    resource = {"resourceType": "ServiceRequest", "status": "draft", "code": {"text": study}}
+    return {**resource, "id": order_id} if order_id else resource
+
+
+def card_suggesting(uuid: str, *suggestions: Suggestion) -> Card:
+    return Card(
+        uuid=uuid,
+        summary="IV contrast not indicated",
+        indicator="warning",
+        source=Source("ACR", topic=Coding(TOPICS, "ContrastNotIndicated")),
+        suggestions=suggestions,
+        selection_behavior=SelectionBehavior.ANY,
+    )
+
+
+def accepting(card_uuid: str, *suggestion_ids: str) -> dict:
+    return {**accepted(card_uuid), "acceptedSuggestions": [{"id": s} for s in suggestion_ids]}
+
+
+def test_accepted_suggestions_count_as_changes_of_the_order_in_either_action_shape(engine):
+    update = Action(ActionType.UPDATE, "Change to CT", order(CT, "ct-t-w"))
+    delete = Action(ActionType.DELETE, "Remove the draft", resource_id="ServiceRequest/ct-t-w")
+    create_ct = Action(ActionType.CREATE, "Order CT", order(CT))
+    add_mri = Action(ActionType.CREATE, "Order MRI", order(MRI))
+    cards = [
+        card_suggesting("new-shape", Suggestion("CT", "u-ct", (update,))),
+        card_suggesting("old-shape", Suggestion("CT", "d-ct", (delete, create_ct))),
+        card_suggesting(
+            "both", Suggestion("CT", "b-ct", (update,)), Suggestion("MRI", "b-mri", (add_mri,))
+        ),
+        card_suggesting("ignored", Suggestion("CT", "i-ct", (update,))),
+    ]
+    record_issued_cards(engine, SIGN, cards, ISSUED)
+    FeedbackStore(engine).store(
+        SIGN,
+        [
+            accepting("new-shape", "u-ct"),
+            accepting("old-shape", "d-ct"),
+            accepting("both", "b-ct", "b-mri"),
+            accepting("ignored", "from-another-service"),
+            overridden("ignored", reason="contrast-needed"),  # the last answer counts
+        ],
+    )
+
+    (contrast,) = build_report(engine).topics
+    assert (contrast.issued, contrast.accepted, contrast.overridden) == (4, 3, 1)
+    assert contrast.changes == {f"changed to {CT}": 3, f"added {MRI}": 1}
+    text, page = render_text(build_report(engine)), render_html(build_report(engine))
+    assert f"    changed to {CT}: 3" in text and f"    added {MRI}: 1" in text
+    assert "<h3>Accepted changes</h3>" in page and f"added {MRI}" in page
+
+
+def test_accepting_a_suggestion_that_was_never_recorded_is_said_so(ward_month):
+    contrast = topics_by_code(build_report(ward_month))["ContrastNotIndicated"]
+    assert contrast.changes == {SUGGESTION_NOT_RECORDED: 2}
