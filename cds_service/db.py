@@ -65,6 +65,9 @@ card_issued_table = sa.Table(
     sa.Column("topic", sa.String(64), nullable=False),
     sa.Column("indicator", sa.String(16), nullable=False),
     sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    # Computed but not shown to the clinician (a site running the service silently before
+    # go-live): not an issued card; the report counts it as one that would have fired.
+    sa.Column("silent", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # What each suggestion of an issued card would change (cds_service/suggested_changes.py): the
@@ -133,10 +136,20 @@ def _v2_card_issued(connection: Connection) -> None:
     feedback_card_index.create(connection, checkfirst=True)
 
 
-def _v3_reasons_and_suggestions(connection: Connection) -> None:
+def _v3_reasons_suggestions_silent(connection: Connection) -> None:
     feedback_override_reason_table.create(connection, checkfirst=True)
     _copy_first_reasons(connection)
     suggestion_issued_table.create(connection, checkfirst=True)
+    _add_silent_column(connection)
+
+
+def _add_silent_column(connection: Connection) -> None:
+    columns = {column["name"] for column in sa.inspect(connection).get_columns("card_issued")}
+    if "silent" not in columns:
+        false = "false" if connection.dialect.name == "postgresql" else "0"
+        connection.exec_driver_sql(
+            f"ALTER TABLE card_issued ADD COLUMN silent BOOLEAN NOT NULL DEFAULT {false}"
+        )
 
 
 def _copy_first_reasons(connection: Connection) -> None:
@@ -165,7 +178,7 @@ def _copy_first_reasons(connection: Connection) -> None:
 # (feedback, seen_jwt), which had no schema_version table.
 _STEPS: dict[int, Callable[[Connection], None]] = {
     2: _v2_card_issued,
-    3: _v3_reasons_and_suggestions,
+    3: _v3_reasons_suggestions_silent,
 }
 SCHEMA_VERSION = max(_STEPS)
 _SCHEMA_LOCK = 0x7663_6663  # any constant shared by every worker: "vcfc"

@@ -54,10 +54,16 @@ class FeedbackStore:
                 )
         return True
 
-    def record_issued(self, service_id: str, cards: Iterable[Card]) -> None:
-        """Remember each card's topic (feedback names only the card uuid), a moment later:
-        the rows are queued for a background writer, never written on the caller's thread."""
-        self._issued.submit(service_id, cards)
+    def record_issued(self, service_id: str, cards: Iterable[Card], silent: bool = False) -> None:
+        """Remember each card's topic (feedback names only the card uuid) and what its
+        suggestions would change, a moment later: the rows are queued for a background
+        writer, never written on the caller's thread.
+
+        `silent`: the cards were computed but not shown to the clinician (a site running the
+        service silently before go-live). They do not count as issued; the report counts
+        them per topic as cards that would have fired.
+        """
+        self._issued.submit(service_id, cards, silent=silent)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every card recorded before this call is in the database (or given up

@@ -36,6 +36,7 @@ NOT_RECORDED = "not-recorded"  # feedback on a card that card_issued does not kn
 NO_REASON = "no reason given"
 COMMENT_ONLY = "free-text comment only (not shown)"
 SUGGESTION_NOT_RECORDED = "a suggestion not recorded when issued"
+SILENT_NOTE = "cards computed in silent mode, not shown to the clinician (not counted as issued)"
 
 
 @dataclass
@@ -47,6 +48,7 @@ class TopicFeedback:
     overridden: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     changes: Counter[str] = field(default_factory=Counter)  # accepted suggestions
+    would_have_fired: int = 0  # computed in silent mode, never shown: not issued
 
     @property
     def without_feedback(self) -> int:
@@ -81,8 +83,11 @@ def build_report(
         return topics[code]
 
     with engine.connect() as connection:
-        for code, issued in queries.issued_per_topic(connection, since):
-            topic(code).issued += issued
+        for code, silent, count in queries.cards_per_topic(connection, since):
+            if silent:
+                topic(code).would_have_fired += count
+            else:
+                topic(code).issued += count
         reasons = queries.reasons_per_entry(connection, since)
         suggestions = queries.suggestions_of_accepted_cards(connection, since)
         for row in queries.last_answers(connection, since):
@@ -141,12 +146,13 @@ def render_text(report: FeedbackReport) -> str:
     period = f"since {report.since:%Y-%m-%d}" if report.since else "all time"
     lines = [
         f"Card feedback per topic ({period}; generated {report.generated_at:%Y-%m-%d %H:%M} UTC)",
-        f"{'topic':<34} {'issued':>7} {'accepted':>9} {'overridden':>11} {'no feedback':>12}",
+        f"{'topic':<34} {'issued':>7} {'accepted':>9} {'overridden':>11} {'no feedback':>12}"
+        f" {'would have fired':>17}",
     ]
     for topic in report.topics:
         lines.append(
             f"{topic.topic:<34} {topic.issued:>7} {topic.accepted:>9} "
-            f"{topic.overridden:>11} {topic.without_feedback:>12}"
+            f"{topic.overridden:>11} {topic.without_feedback:>12} {topic.would_have_fired:>17}"
         )
         for change, count in topic.changes.most_common():
             lines.append(f"    {change}: {count}")
@@ -154,6 +160,8 @@ def render_text(report: FeedbackReport) -> str:
             lines.append(f"    overridden: {count:>5}  {reason}")
     if not report.topics:
         lines.append("(no cards issued and no feedback received in this period)")
+    if any(topic.would_have_fired for topic in report.topics):
+        lines.append(f"would have fired: {SILENT_NOTE}")
     return "\n".join(lines) + "\n"
 
 

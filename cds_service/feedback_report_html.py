@@ -55,7 +55,8 @@ def render_html(report: FeedbackReport) -> str:
         f'<p class="note">Period: {escape(period)}. Generated '
         f"{report.generated_at:%Y-%m-%d %H:%M} UTC. A card answered more than once counts "
         "with its last answer; a card overridden with several reasons counts under each. "
-        "Free-text comments are counted, never shown.</p>",
+        "Free-text comments are counted, never shown. <em>Would have fired</em>: cards "
+        "computed in silent mode, not shown to the clinician, not counted as issued.</p>",
     ]
     if not report.topics:
         parts.append("<p>No cards were issued and no feedback was received in this period.</p>")
@@ -93,10 +94,11 @@ def _answers_section(topics: Sequence[TopicFeedback]) -> str:
 
 def _topic_section(topic: TopicFeedback) -> str:
     counts = (
-        f"<table><tr><th>issued</th><th>accepted</th><th>overridden</th><th>no feedback</th></tr>"
+        "<table><tr><th>issued</th><th>accepted</th><th>overridden</th><th>no feedback</th>"
+        '<th title="computed in silent mode, not shown">would have fired</th></tr>'
         f'<tr><td class="n">{topic.issued}</td><td class="n">{topic.accepted}</td>'
-        f'<td class="n">{topic.overridden}</td><td class="n">{topic.without_feedback}</td></tr>'
-        "</table>"
+        f'<td class="n">{topic.overridden}</td><td class="n">{topic.without_feedback}</td>'
+        f'<td class="n">{topic.would_have_fired}</td></tr></table>'
     )
     heading = f"<h2>{escape(topic.label)} <small>({escape(topic.topic)})</small></h2>"
     return heading + counts + _changes_chart(topic) + _reasons_chart(topic)

@@ -27,10 +27,12 @@ TABLES = (
 )
 
 
-def issued_per_topic(connection: Connection, since: datetime | None) -> list[sa.Row]:
-    """(topic, count) of the cards issued."""
+def cards_per_topic(connection: Connection, since: datetime | None) -> list[sa.Row]:
+    """(topic, silent, count): cards issued, and cards computed silently (not shown)."""
     cards = card_issued_table.c
-    query = sa.select(cards.topic, sa.func.count()).group_by(cards.topic)
+    query = sa.select(cards.topic, cards.silent, sa.func.count()).group_by(
+        cards.topic, cards.silent
+    )
     if since is not None:
         query = query.where(cards.issued_at >= since)
     return list(connection.execute(query))

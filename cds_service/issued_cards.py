@@ -53,7 +53,9 @@ class IssuedCard:
     suggestions: tuple[Row, ...]
 
 
-def issued_rows(service_id: str, cards: Iterable[Card], issued_at: datetime) -> list[IssuedCard]:
+def issued_rows(
+    service_id: str, cards: Iterable[Card], issued_at: datetime, silent: bool = False
+) -> list[IssuedCard]:
     return [
         IssuedCard(
             {
@@ -62,6 +64,7 @@ def issued_rows(service_id: str, cards: Iterable[Card], issued_at: datetime) -> 
                 "topic": card.source.topic.code if card.source.topic else NO_TOPIC,
                 "indicator": card.indicator,
                 "issued_at": issued_at,
+                "silent": silent,
             },
             tuple(suggestion_rows(card)),
         )
@@ -88,9 +91,15 @@ def record_issued_cards(
     service_id: str,
     cards: Iterable[Card],
     issued_at: datetime | None = None,
+    *,
+    silent: bool = False,
 ) -> int:
-    """Remember the topic of every card of one response now; the number newly recorded."""
-    return write_issued(engine, issued_rows(service_id, cards, issued_at or datetime.now(UTC)))
+    """Remember the topic of every card of one response now; the number newly recorded.
+
+    `silent`: the cards were computed but not shown (see `FeedbackStore.record_issued`).
+    """
+    rows = issued_rows(service_id, cards, issued_at or datetime.now(UTC), silent)
+    return write_issued(engine, rows)
 
 
 class IssuedCardRecorder:
@@ -130,9 +139,9 @@ class IssuedCardRecorder:
         self._closed = False
         self._flushes_waiting = 0  # while any, the writer writes at once, without gathering
 
-    def submit(self, service_id: str, cards: Iterable[Card]) -> None:
+    def submit(self, service_id: str, cards: Iterable[Card], *, silent: bool = False) -> None:
         """Queue the rows of one response's cards; never waits for the database."""
-        rows = issued_rows(service_id, cards, self._clock())
+        rows = issued_rows(service_id, cards, self._clock(), silent)
         queued = self._enqueue(rows)
         if queued is None:
             self._write(rows)  # closed: nothing writes for us any more, so late but kept

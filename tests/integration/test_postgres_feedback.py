@@ -138,6 +138,8 @@ def test_card_topics_and_the_report_on_postgresql(database_url):
     issued = datetime(2026, 11, 20, 9, tzinfo=UTC)
     assert record_issued_cards(engine, "vcf-imaging-order-sign", cards, issued) == 4
     assert record_issued_cards(engine, "vcf-imaging-order-sign", cards[:1], issued) == 0
+    silent = Card("quiet", "Contrast not indicated", "warning", cards[1].source)
+    assert record_issued_cards(engine, "vcf-imaging-order-sign", [silent], issued, silent=True)
     received = datetime(2026, 11, 20, 9, 5, tzinfo=UTC)
     FeedbackStore(engine, clock=lambda: received).store(
         "vcf-imaging-order-sign", [entry("c0", "accepted"), epic_entry("c1"), entry("c3")]
@@ -149,6 +151,10 @@ def test_card_topics_and_the_report_on_postgresql(database_url):
 
     counts = {t.topic: (t.issued, t.accepted, t.overridden) for t in report.topics}
     assert counts == {"ContrastNotIndicated": (3, 1, 1), "UsuallyAppropriate": (1, 0, 1)}
+    assert {t.topic: t.would_have_fired for t in report.topics} == {
+        "ContrastNotIndicated": 1,
+        "UsuallyAppropriate": 0,
+    }
     assert {t.topic: dict(t.changes) for t in report.topics} == {
         "ContrastNotIndicated": {"changed to MRI L-spine": 1},
         "UsuallyAppropriate": {},

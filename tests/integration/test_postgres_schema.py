@@ -177,8 +177,8 @@ def test_a_version_2_database_is_upgraded_in_place_and_keeps_its_rows(each_backe
         ("card-from-the-first-release", None),
         ("card-of-version-2", "imaged-elsewhere"),
     ]
-    assert rows_of(each_backend_url, card_issued_table, "card_uuid", "topic") == [
-        ("card-of-version-2", "ContrastNotIndicated")
+    assert rows_of(each_backend_url, card_issued_table, "card_uuid", "topic", "silent") == [
+        ("card-of-version-2", "ContrastNotIndicated", False)  # it was shown
     ]
     reasons = rows_of(
         each_backend_url,
@@ -220,7 +220,10 @@ def test_a_database_from_a_newer_release_is_refused(each_backend_url):
         create_database_engine(each_backend_url)
 
 
-def test_workers_starting_together_all_come_up_on_one_schema(each_backend_url):
+@pytest.mark.parametrize("found", ["empty", "version 2"])
+def test_workers_starting_together_all_come_up_on_one_schema(each_backend_url, found):
+    if found == "version 2":
+        create_version_2_database(each_backend_url)
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=4, mp_context=spawn) as pool:
         versions = list(pool.map(start_service_database, [each_backend_url] * 4))
@@ -231,3 +234,5 @@ def test_workers_starting_together_all_come_up_on_one_schema(each_backend_url):
         rows = connection.execute(sa.select(sa.func.count()).select_from(schema_version_table))
         assert rows.scalar_one() == 1
     engine.dispose()
+    copied = rows_of(each_backend_url, feedback_override_reason_table, "entry_hash")
+    assert copied == ([("b" * 64,)] if found == "version 2" else [])

@@ -324,3 +324,25 @@ def test_accepted_suggestions_count_as_changes_of_the_order_in_either_action_sha
 def test_accepting_a_suggestion_that_was_never_recorded_is_said_so(ward_month):
     contrast = topics_by_code(build_report(ward_month))["ContrastNotIndicated"]
     assert contrast.changes == {SUGGESTION_NOT_RECORDED: 2}
+
+
+def test_cards_computed_silently_are_not_issued_and_show_as_would_have_fired(engine):
+    store = FeedbackStore(engine, clock=lambda: ISSUED)
+    store.record_issued(SIGN, [card("shown", "ContrastNotIndicated")])
+    quiet = [card(f"quiet-{n}", "ContrastNotIndicated") for n in range(3)]
+    store.record_issued(SIGN, quiet, silent=True)
+    store.record_issued(SIGN, [card("quiet-mri", "MriBeforeAugmentation")], silent=True)
+    assert store.flush(timeout=30)
+
+    report = build_report(engine)
+
+    contrast = topics_by_code(report)["ContrastNotIndicated"]
+    assert (contrast.issued, contrast.without_feedback, contrast.would_have_fired) == (1, 1, 3)
+    mri = topics_by_code(report)["MriBeforeAugmentation"]
+    assert (mri.issued, mri.without_feedback, mri.would_have_fired) == (0, 0, 1)
+    text = render_text(report)
+    assert "would have fired" in text.splitlines()[1]
+    assert text.splitlines()[2].split() == ["ContrastNotIndicated", "1", "0", "0", "1", "3"]
+    assert "would have fired: cards computed in silent mode" in text
+    page = render_html(report)
+    assert "would have fired</th>" in page and '<td class="n">3</td></tr>' in page
