@@ -65,7 +65,7 @@ class EpicExtension(fields.Dict):
         extension = super()._deserialize(value, attr, data, **kwargs)
         for key, item in extension.items():
             if key.startswith(EPIC_REASON_PREFIX) and not _is_text_or_number(item):
-                raise ValidationError({key: ["must be a string."]})
+                raise ValidationError({key: ["must be a string (or a number)."]})
         return extension
 
 
