@@ -35,6 +35,19 @@ feedback_table = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# Every override reason of a feedback entry, in the order sent (the feedback row's own
+# override_reason_* columns keep the first, as the first release stored it).
+feedback_override_reason_table = sa.Table(
+    "feedback_override_reason",
+    metadata,
+    sa.Column("entry_hash", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("system", sa.Text, nullable=True),
+    sa.Column("code", sa.Text, nullable=True),
+    sa.Column("display", sa.Text, nullable=True),
+    sa.Column("user_comment", sa.Text, nullable=True),
+)
+
 seen_jwt_table = sa.Table(
     "seen_jwt",
     metadata,
@@ -52,6 +65,22 @@ card_issued_table = sa.Table(
     sa.Column("topic", sa.String(64), nullable=False),
     sa.Column("indicator", sa.String(16), nullable=False),
     sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    # Computed but not shown to the clinician (a site running the service silently before
+    # go-live): not an issued card; the report counts it as one that would have fired.
+    sa.Column("silent", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+# What each suggestion of an issued card would change (cds_service/suggested_changes.py): the
+# order it changes, or that it adds one, and the study it suggests; so that an accepted
+# suggestion counts as an accepted change. No patient data in here either.
+suggestion_issued_table = sa.Table(
+    "suggestion_issued",
+    metadata,
+    sa.Column("suggestion_uuid", sa.String(128), primary_key=True),
+    sa.Column("card_uuid", sa.String(128), nullable=False, index=True),
+    sa.Column("change", sa.String(16), nullable=False),  # "changed" or "added"
+    sa.Column("order_reference", sa.Text, nullable=True),  # "ServiceRequest/<id>" if changed
+    sa.Column("study", sa.Text, nullable=True),  # the suggested order's code.text
 )
 
 schema_version_table = sa.Table(
@@ -107,9 +136,50 @@ def _v2_card_issued(connection: Connection) -> None:
     feedback_card_index.create(connection, checkfirst=True)
 
 
+def _v3_reasons_suggestions_silent(connection: Connection) -> None:
+    feedback_override_reason_table.create(connection, checkfirst=True)
+    _copy_first_reasons(connection)
+    suggestion_issued_table.create(connection, checkfirst=True)
+    _add_silent_column(connection)
+
+
+def _add_silent_column(connection: Connection) -> None:
+    columns = {column["name"] for column in sa.inspect(connection).get_columns("card_issued")}
+    if "silent" not in columns:
+        false = "false" if connection.dialect.name == "postgresql" else "0"
+        connection.exec_driver_sql(
+            f"ALTER TABLE card_issued ADD COLUMN silent BOOLEAN NOT NULL DEFAULT {false}"
+        )
+
+
+def _copy_first_reasons(connection: Connection) -> None:
+    """Entries stored before version 3 kept one reason, in the feedback row: copy it over
+    (unless a worker starting at the same moment already did)."""
+    feedback, reasons = feedback_table.c, feedback_override_reason_table
+    copied = sa.exists().where(reasons.c.entry_hash == feedback.entry_hash)
+    kept = sa.or_(
+        feedback.override_reason_system.is_not(None),
+        feedback.override_reason_code.is_not(None),
+        feedback.override_user_comment.is_not(None),
+    )
+    first_reasons = sa.select(
+        feedback.entry_hash,
+        sa.literal(0, sa.Integer),
+        feedback.override_reason_system,
+        feedback.override_reason_code,
+        sa.cast(sa.null(), sa.Text),
+        feedback.override_user_comment,
+    ).where(kept, ~copied)
+    columns = ["entry_hash", "position", "system", "code", "display", "user_comment"]
+    connection.execute(reasons.insert().from_select(columns, first_reasons))
+
+
 # Step n brings a database from version n-1 to n. Version 1 is the first release's schema
 # (feedback, seen_jwt), which had no schema_version table.
-_STEPS: dict[int, Callable[[Connection], None]] = {2: _v2_card_issued}
+_STEPS: dict[int, Callable[[Connection], None]] = {
+    2: _v2_card_issued,
+    3: _v3_reasons_suggestions_silent,
+}
 SCHEMA_VERSION = max(_STEPS)
 _SCHEMA_LOCK = 0x7663_6663  # any constant shared by every worker: "vcfc"
 
@@ -162,7 +232,14 @@ def insert_unless_present(engine: Engine, table: sa.Table, row: dict, key: str) 
 
 
 def insert_all_unless_present(engine: Engine, table: sa.Table, rows: list[dict], key: str) -> int:
-    """Insert, in one transaction, each row whose `key` is not there yet; the number inserted.
+    """Insert, in one transaction, each row whose `key` is not there yet; the number inserted."""
+    with engine.begin() as connection:
+        return insert_new_rows(connection, table, rows, key)
+
+
+def insert_new_rows(connection: Connection, table: sa.Table, rows: list[dict], key: str) -> int:
+    """Insert, in the caller's transaction, each row whose `key` is not there yet; the number
+    inserted.
 
     SQLAlchemy's "insertmanyvalues" sends the rows as one multi-row INSERT (split only past
     the driver's parameter limit). A key repeated within `rows` is inserted once.
@@ -171,17 +248,15 @@ def insert_all_unless_present(engine: Engine, table: sa.Table, rows: list[dict],
         return 0
     # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT.
     statement = (
-        _dialect_insert(engine)(table)
+        _dialect_insert(connection.dialect.name)(table)
         .on_conflict_do_nothing(index_elements=[key])
         .returning(table.c[key])
     )
-    with engine.begin() as connection:
-        return len(connection.execute(statement, rows).all())
+    return len(connection.execute(statement, rows).all())
 
 
-def _dialect_insert(engine: Engine) -> Callable[[sa.Table], sa.Insert]:
+def _dialect_insert(dialect: str) -> Callable[[sa.Table], sa.Insert]:
     # Only the SQLite and PostgreSQL inserts have ON CONFLICT DO NOTHING.
-    dialect = engine.dialect.name
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     elif dialect == "postgresql":

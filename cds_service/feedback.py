@@ -11,9 +11,12 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from cds_service.cdshooks.feedback import OverrideReason, override_reasons
 from cds_service.cdshooks.response import Card
-from cds_service.db import feedback_table, insert_unless_present
+from cds_service.db import feedback_override_reason_table, feedback_table, insert_new_rows
 from cds_service.issued_cards import IssuedCardRecorder
+
+_NO_REASON = OverrideReason(None, None, None, None)
 
 
 @dataclass(frozen=True)
@@ -34,37 +37,70 @@ class FeedbackStore:
         received = newly_stored = 0
         for entry in entries:
             received += 1
-            if insert_unless_present(
-                self._engine, feedback_table, self._row(service_id, entry), "entry_hash"
-            ):
-                newly_stored += 1
+            newly_stored += self._store_entry(service_id, entry)
         return StoredFeedback(received=received, newly_stored=newly_stored)
 
-    def record_issued(self, service_id: str, cards: Iterable[Card]) -> None:
-        """Remember each card's topic (feedback names only the card uuid), a moment later:
-        the rows are queued for a background writer, never written on the caller's thread."""
-        self._issued.submit(service_id, cards)
+    def _store_entry(self, service_id: str, entry: dict[str, Any]) -> bool:
+        """The entry and its reasons in one transaction; False if it was stored before."""
+        reasons = override_reasons(entry)
+        row = self._row(service_id, entry, reasons)
+        with self._engine.begin() as connection:
+            if not insert_new_rows(connection, feedback_table, [row], "entry_hash"):
+                return False
+            if reasons:
+                connection.execute(
+                    feedback_override_reason_table.insert(),
+                    reason_rows(row["entry_hash"], reasons),
+                )
+        return True
+
+    def record_issued(self, service_id: str, cards: Iterable[Card], silent: bool = False) -> None:
+        """Remember each card's topic (feedback names only the card uuid) and what its
+        suggestions would change, a moment later: the rows are queued for a background
+        writer, never written on the caller's thread.
+
+        `silent`: the cards were computed but not shown to the clinician (a site running the
+        service silently before go-live). They do not count as issued; the report counts
+        them per topic as cards that would have fired.
+        """
+        self._issued.submit(service_id, cards, silent=silent)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every card recorded before this call is in the database (or given up
         on); False if `timeout` seconds passed first."""
         return self._issued.flush(timeout)
 
-    def _row(self, service_id: str, entry: dict[str, Any]) -> dict[str, Any]:
-        override = entry.get("overrideReason") or {}
-        reason = override.get("reason") or {}
+    def _row(
+        self, service_id: str, entry: dict[str, Any], reasons: tuple[OverrideReason, ...]
+    ) -> dict[str, Any]:
+        # The columns keep the first reason, as before other shapes were read.
+        first = reasons[0] if reasons else _NO_REASON
         return {
             "entry_hash": entry_hash(service_id, entry),
             "service_id": service_id,
             "card_uuid": entry["card"],
             "outcome": entry["outcome"],
             "accepted_suggestions": [s["id"] for s in entry.get("acceptedSuggestions", [])] or None,
-            "override_reason_system": reason.get("system"),
-            "override_reason_code": reason.get("code"),
-            "override_user_comment": override.get("userComment"),
+            "override_reason_system": first.system,
+            "override_reason_code": first.code,
+            "override_user_comment": first.user_comment,
             "outcome_timestamp": entry["outcomeTimestamp"],
             "received_at": self._clock(),
         }
+
+
+def reason_rows(entry_hash: str, reasons: Iterable[OverrideReason]) -> list[dict[str, Any]]:
+    return [
+        {
+            "entry_hash": entry_hash,
+            "position": position,
+            "system": reason.system,
+            "code": reason.code,
+            "display": reason.display,
+            "user_comment": reason.user_comment,
+        }
+        for position, reason in enumerate(reasons)
+    ]
 
 
 def entry_hash(service_id: str, entry: dict[str, Any]) -> str:

@@ -1,10 +1,12 @@
 """`cds-feedback-report`: how clinicians answered each card topic, for the review committee.
 
 Per card topic: cards issued, accepted, overridden, without feedback, and the override
-reasons. Feedback names only the card uuid (CDS Hooks 2.0 §Feedback); the topic comes from
-`card_issued`, written when the card was rendered. A card with several feedback entries
-counts once, with the entry received last. Free-text override comments are counted but
-never shown: clinicians may write patient details in them.
+reasons, whichever shape carried them (the spec's `overrideReason`, Epic's `overrideReasons`
+with a Coding or an Epic extension; `feedback_override_reason`). Feedback names only the card
+uuid (CDS Hooks 2.0 §Feedback); the topic comes from `card_issued`, written when the card was
+rendered. A card with several feedback entries counts once, with the entry received last; a
+card overridden with several reasons counts under each. Free-text override comments are
+counted but never shown: clinicians may write patient details in them.
 
 Writes a text table to stdout and, with `--html`, one self-contained page with inline SVG
 charts (no plotting dependency; any browser shows it, and it can be mailed or printed).
@@ -15,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,15 +25,18 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cds_service.db import card_issued_table, feedback_table
+from cds_service import feedback_report_queries as queries
 from cds_service.decision.model import LEGACY_TOPIC_CODES
 from cds_service.feedback_report_html import render_html
 from cds_service.issued_cards import NO_TOPIC
 from cds_service.knowledge.labels import topic_label as topic_words
+from cds_service.suggested_changes import CHANGED
 
 NOT_RECORDED = "not-recorded"  # feedback on a card that card_issued does not know
 NO_REASON = "no reason given"
 COMMENT_ONLY = "free-text comment only (not shown)"
+SUGGESTION_NOT_RECORDED = "a suggestion not recorded when issued"
+SILENT_NOTE = "cards computed in silent mode, not shown to the clinician (not counted as issued)"
 
 
 @dataclass
@@ -42,6 +47,8 @@ class TopicFeedback:
     accepted: int = 0
     overridden: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    changes: Counter[str] = field(default_factory=Counter)  # accepted suggestions
+    would_have_fired: int = 0  # computed in silent mode, never shown: not issued
 
     @property
     def without_feedback(self) -> int:
@@ -76,15 +83,23 @@ def build_report(
         return topics[code]
 
     with engine.connect() as connection:
-        for code, issued in connection.execute(_issued_per_topic(since)):
-            topic(code).issued += issued
-        for row in _last_feedback_per_card(connection.execute(_feedback_with_topic(since))):
+        for code, silent, count in queries.cards_per_topic(connection, since):
+            if silent:
+                topic(code).would_have_fired += count
+            else:
+                topic(code).issued += count
+        reasons = queries.reasons_per_entry(connection, since)
+        suggestions = queries.suggestions_of_accepted_cards(connection, since)
+        for row in queries.last_answers(connection, since):
             entry = topic(row.topic)
             if row.outcome == "accepted":
                 entry.accepted += 1
+                for accepted in row.accepted_suggestions or ():
+                    entry.changes[_change_label(suggestions.get(accepted))] += 1
             else:
                 entry.overridden += 1
-                entry.reasons[_reason_label(row, labels)] += 1
+                for reason in reasons.get(row.entry_hash) or [row]:
+                    entry.reasons[_reason_label(reason, labels)] += 1
     ordered = sorted(topics.values(), key=lambda t: (t.topic == NOT_RECORDED, -t.issued, t.topic))
     return FeedbackReport(now or datetime.now(UTC), since, tuple(ordered))
 
@@ -97,48 +112,21 @@ def topic_label(code: str) -> str:
     return topic_words(code)
 
 
-def _issued_per_topic(since: datetime | None) -> sa.Select:
-    query = sa.select(card_issued_table.c.topic, sa.func.count()).group_by(
-        card_issued_table.c.topic
-    )
-    if since is not None:
-        query = query.where(card_issued_table.c.issued_at >= since)
-    return query
+def _change_label(suggestion: sa.Row | None) -> str:
+    if suggestion is None:
+        return SUGGESTION_NOT_RECORDED
+    study = suggestion.study or "a study not named"
+    return f"changed to {study}" if suggestion.change == CHANGED else f"added {study}"
 
 
-def _feedback_with_topic(since: datetime | None) -> sa.Select:
-    joined = feedback_table.outerjoin(
-        card_issued_table, feedback_table.c.card_uuid == card_issued_table.c.card_uuid
-    )
-    query = (
-        sa.select(
-            feedback_table.c.card_uuid,
-            feedback_table.c.outcome,
-            feedback_table.c.override_reason_system,
-            feedback_table.c.override_reason_code,
-            feedback_table.c.override_user_comment.is_not(None).label("has_comment"),
-            card_issued_table.c.topic,
-        )
-        .select_from(joined)
-        .order_by(feedback_table.c.id)
-    )
-    if since is not None:
-        query = query.where(feedback_table.c.received_at >= since)
-    return query
-
-
-def _last_feedback_per_card(rows: Iterable[sa.Row]) -> Iterable[sa.Row]:
-    last: dict[str, sa.Row] = {}
-    for row in rows:  # in the order received
-        last[row.card_uuid] = row
-    return last.values()
-
-
-def _reason_label(row: sa.Row, labels: Mapping[tuple[str, str], str]) -> str:
-    if row.override_reason_code:
-        key = (row.override_reason_system or "", row.override_reason_code)
-        return labels.get(key, row.override_reason_code)
-    return COMMENT_ONLY if row.has_comment else NO_REASON
+def _reason_label(reason: sa.Row, labels: Mapping[tuple[str, str], str]) -> str:
+    """The service's own words for a reason it offered, else the EHR's display (an Epic
+    acknowledgement reason's), else the code."""
+    if reason.code:
+        return labels.get((reason.system or "", reason.code)) or reason.display or reason.code
+    if reason.display:
+        return reason.display
+    return COMMENT_ONLY if reason.has_comment else NO_REASON
 
 
 def reason_labels_from_knowledge(knowledge_dir: Path) -> dict[tuple[str, str], str]:
@@ -158,17 +146,22 @@ def render_text(report: FeedbackReport) -> str:
     period = f"since {report.since:%Y-%m-%d}" if report.since else "all time"
     lines = [
         f"Card feedback per topic ({period}; generated {report.generated_at:%Y-%m-%d %H:%M} UTC)",
-        f"{'topic':<34} {'issued':>7} {'accepted':>9} {'overridden':>11} {'no feedback':>12}",
+        f"{'topic':<34} {'issued':>7} {'accepted':>9} {'overridden':>11} {'no feedback':>12}"
+        f" {'would have fired':>17}",
     ]
     for topic in report.topics:
         lines.append(
             f"{topic.topic:<34} {topic.issued:>7} {topic.accepted:>9} "
-            f"{topic.overridden:>11} {topic.without_feedback:>12}"
+            f"{topic.overridden:>11} {topic.without_feedback:>12} {topic.would_have_fired:>17}"
         )
+        for change, count in topic.changes.most_common():
+            lines.append(f"    {change}: {count}")
         for reason, count in topic.reasons.most_common():
             lines.append(f"    overridden: {count:>5}  {reason}")
     if not report.topics:
         lines.append("(no cards issued and no feedback received in this period)")
+    if any(topic.would_have_fired for topic in report.topics):
+        lines.append(f"would have fired: {SILENT_NOTE}")
     return "\n".join(lines) + "\n"
 
 
@@ -176,9 +169,9 @@ def _missing_tables(engine: Engine) -> list[str]:
     """The report only reads: it never creates a database where a URL was mistyped."""
     database = engine.url.database
     if engine.dialect.name == "sqlite" and database and not Path(database).exists():
-        return [feedback_table.name, card_issued_table.name]
+        return [table.name for table in queries.TABLES]
     present = set(sa.inspect(engine).get_table_names())
-    return [t.name for t in (feedback_table, card_issued_table) if t.name not in present]
+    return [table.name for table in queries.TABLES if table.name not in present]
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -54,7 +54,9 @@ def render_html(report: FeedbackReport) -> str:
         "<h1>How clinicians answered the spine-imaging cards</h1>",
         f'<p class="note">Period: {escape(period)}. Generated '
         f"{report.generated_at:%Y-%m-%d %H:%M} UTC. A card answered more than once counts "
-        "with its last answer. Free-text comments are counted, never shown.</p>",
+        "with its last answer; a card overridden with several reasons counts under each. "
+        "Free-text comments are counted, never shown. <em>Would have fired</em>: cards "
+        "computed in silent mode, not shown to the clinician, not counted as issued.</p>",
     ]
     if not report.topics:
         parts.append("<p>No cards were issued and no feedback was received in this period.</p>")
@@ -92,14 +94,35 @@ def _answers_section(topics: Sequence[TopicFeedback]) -> str:
 
 def _topic_section(topic: TopicFeedback) -> str:
     counts = (
-        f"<table><tr><th>issued</th><th>accepted</th><th>overridden</th><th>no feedback</th></tr>"
+        "<table><tr><th>issued</th><th>accepted</th><th>overridden</th><th>no feedback</th>"
+        '<th title="computed in silent mode, not shown">would have fired</th></tr>'
         f'<tr><td class="n">{topic.issued}</td><td class="n">{topic.accepted}</td>'
-        f'<td class="n">{topic.overridden}</td><td class="n">{topic.without_feedback}</td></tr>'
-        "</table>"
+        f'<td class="n">{topic.overridden}</td><td class="n">{topic.without_feedback}</td>'
+        f'<td class="n">{topic.would_have_fired}</td></tr></table>'
     )
     heading = f"<h2>{escape(topic.label)} <small>({escape(topic.topic)})</small></h2>"
+    return heading + counts + _changes_chart(topic) + _reasons_chart(topic)
+
+
+def _changes_chart(topic: TopicFeedback) -> str:
+    """What the accepted suggestions changed: "changed to <study>", "added <study>"."""
+    if not topic.changes:
+        return ""
+    rows = [
+        BarRow(
+            change,
+            (Segment(count, ACCEPTED, "accepted"),),
+            f"{count} ({_percent(count, topic.accepted)})",
+        )
+        for change, count in topic.changes.most_common()
+    ]
+    title = f"Accepted changes: {topic.label}"
+    return "<h3>Accepted changes</h3>" + bar_chart(rows, title, stacked=False)
+
+
+def _reasons_chart(topic: TopicFeedback) -> str:
     if not topic.reasons:
-        return heading + counts
+        return ""
     rows = [
         BarRow(
             reason,
@@ -109,7 +132,7 @@ def _topic_section(topic: TopicFeedback) -> str:
         for reason, count in topic.reasons.most_common()
     ]
     title = f"Override reasons: {topic.label}"
-    return heading + counts + "<h3>Override reasons</h3>" + bar_chart(rows, title, stacked=False)
+    return "<h3>Override reasons</h3>" + bar_chart(rows, title, stacked=False)
 
 
 def bar_chart(rows: Sequence[BarRow], title: str, *, stacked: bool) -> str:

@@ -1,7 +1,10 @@
 """Which topic each issued card had, so that feedback (which names only the card uuid,
-CDS Hooks 2.0 §Feedback) can be counted per topic by `cds-feedback-report`.
+CDS Hooks 2.0 §Feedback) can be counted per topic by `cds-feedback-report`; and what each of
+its suggestions would change (`suggested_changes.py`), so that an accepted suggestion counts
+as an accepted change of the order.
 
-Only the card's uuid, service, topic and indicator are kept: nothing about the patient.
+Only the card's uuid, service, topic and indicator are kept, and of each suggestion the order
+it changes and the study's name: nothing about the patient.
 
 The rows are governance statistics, so a hook call does not wait for them: it hands them to
 the process's `IssuedCardRecorder`, whose one background thread gathers them for a moment and
@@ -16,13 +19,15 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from cds_service.cdshooks.response import Card
-from cds_service.db import card_issued_table, insert_all_unless_present
+from cds_service.db import card_issued_table, insert_new_rows, suggestion_issued_table
+from cds_service.suggested_changes import suggestion_rows
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +45,45 @@ CLOSE_SECONDS = 10.0  # at exit; gunicorn's graceful_timeout (30 s) must leave r
 Row = dict[str, Any]
 
 
-def issued_rows(service_id: str, cards: Iterable[Card], issued_at: datetime) -> list[Row]:
+@dataclass(frozen=True)
+class IssuedCard:
+    """One card's `card_issued` row and its `suggestion_issued` rows: queued as one."""
+
+    row: Row
+    suggestions: tuple[Row, ...]
+
+
+def issued_rows(
+    service_id: str, cards: Iterable[Card], issued_at: datetime, silent: bool = False
+) -> list[IssuedCard]:
     return [
-        {
-            "card_uuid": card.uuid,
-            "service_id": service_id,
-            "topic": card.source.topic.code if card.source.topic else NO_TOPIC,
-            "indicator": card.indicator,
-            "issued_at": issued_at,
-        }
+        IssuedCard(
+            {
+                "card_uuid": card.uuid,
+                "service_id": service_id,
+                "topic": card.source.topic.code if card.source.topic else NO_TOPIC,
+                "indicator": card.indicator,
+                "issued_at": issued_at,
+                "silent": silent,
+            },
+            tuple(suggestion_rows(card)),
+        )
         for card in cards
     ]
+
+
+def write_issued(engine: Engine, cards: list[IssuedCard]) -> int:
+    """Cards and their suggestions in one transaction; the number of cards new to the table.
+
+    A uuid recorded before is left as it was.
+    """
+    suggestions = [row for card in cards for row in card.suggestions]
+    with engine.begin() as connection:
+        written = insert_new_rows(
+            connection, card_issued_table, [card.row for card in cards], "card_uuid"
+        )
+        insert_new_rows(connection, suggestion_issued_table, suggestions, "suggestion_uuid")
+    return written
 
 
 def record_issued_cards(
@@ -58,13 +91,15 @@ def record_issued_cards(
     service_id: str,
     cards: Iterable[Card],
     issued_at: datetime | None = None,
+    *,
+    silent: bool = False,
 ) -> int:
     """Remember the topic of every card of one response now; the number newly recorded.
 
-    A uuid recorded before is left as it was.
+    `silent`: the cards were computed but not shown (see `FeedbackStore.record_issued`).
     """
-    rows = issued_rows(service_id, cards, issued_at or datetime.now(UTC))
-    return insert_all_unless_present(engine, card_issued_table, rows, "card_uuid")
+    rows = issued_rows(service_id, cards, issued_at or datetime.now(UTC), silent)
+    return write_issued(engine, rows)
 
 
 class IssuedCardRecorder:
@@ -97,16 +132,16 @@ class IssuedCardRecorder:
         self._lock = threading.Lock()
         self._rows_waiting = threading.Condition(self._lock)
         self._rows_settled = threading.Condition(self._lock)
-        self._queue: deque[Row] = deque()
+        self._queue: deque[IssuedCard] = deque()
         self._queued = 0  # rows ever queued ...
         self._settled = 0  # ... and ever written or given up: flush waits for the difference
         self._writer: threading.Thread | None = None
         self._closed = False
         self._flushes_waiting = 0  # while any, the writer writes at once, without gathering
 
-    def submit(self, service_id: str, cards: Iterable[Card]) -> None:
+    def submit(self, service_id: str, cards: Iterable[Card], *, silent: bool = False) -> None:
         """Queue the rows of one response's cards; never waits for the database."""
-        rows = issued_rows(service_id, cards, self._clock())
+        rows = issued_rows(service_id, cards, self._clock(), silent)
         queued = self._enqueue(rows)
         if queued is None:
             self._write(rows)  # closed: nothing writes for us any more, so late but kept
@@ -117,7 +152,7 @@ class IssuedCardRecorder:
                 service_id,
             )
 
-    def _enqueue(self, rows: list[Row]) -> int | None:
+    def _enqueue(self, rows: list[IssuedCard]) -> int | None:
         """How many of `rows` found room in the queue; None once closed."""
         with self._lock:
             if self._closed:
@@ -181,7 +216,7 @@ class IssuedCardRecorder:
                 self._settled += len(batch)
                 self._rows_settled.notify_all()
 
-    def _next_batch(self) -> list[Row] | None:
+    def _next_batch(self) -> list[IssuedCard] | None:
         """Wait for the first row, gather more until a batch is full or GATHER_SECONDS have
         passed (at once when closing or flushing), then take up to a batch.
 
@@ -200,12 +235,12 @@ class IssuedCardRecorder:
     def _write_now(self) -> bool:
         return len(self._queue) >= self._batch_size or self._closed or self._flushes_waiting > 0
 
-    def _write(self, rows: list[Row]) -> None:
+    def _write(self, rows: list[IssuedCard]) -> None:
         try:
-            insert_all_unless_present(self._engine, card_issued_table, rows, "card_uuid")
+            write_issued(self._engine, rows)
         # SQLAlchemyError in practice; whatever it is, the writer must outlive one batch.
         except Exception as error:
-            services = ", ".join(sorted({row["service_id"] for row in rows}))
+            services = ", ".join(sorted({card.row["service_id"] for card in rows}))
             log.warning(
                 "card topics not recorded for %s: %s (%d rows dropped)",
                 services,

@@ -19,10 +19,16 @@ REFERENCE_DATE = dt.date(2026, 12, 3)
 # shared/ sits beside the project checkout (as in CI); tests that need it say so.
 SHARED = REPO_ROOT.parent / "shared"
 EXAMPLES = SHARED / "cds-hooks-examples"
+# Feedback bodies in Epic's documented shapes (tests/data/feedback/README.md says from where).
+FEEDBACK_SAMPLES = Path(__file__).resolve().parent / "data" / "feedback"
 
 
 def load_example(relative: str) -> dict:
     return json.loads((EXAMPLES / relative).read_text())
+
+
+def load_feedback_sample(name: str) -> dict:
+    return json.loads((FEEDBACK_SAMPLES / name).read_text())
 
 
 @pytest.fixture

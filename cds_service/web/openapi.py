@@ -19,7 +19,7 @@ from flask import Flask, Response
 from marshmallow import Schema, fields, validate
 
 from cds_service import __version__
-from cds_service.cdshooks.feedback import RFC3339, FeedbackRequestSchema
+from cds_service.cdshooks.feedback import RFC3339, FeedbackRequestSchema, ObjectOrList
 from cds_service.cdshooks.request import BundleField, HookRequestSchema
 from cds_service.cdshooks.response import HookResponseSchema
 from cds_service.registry import SERVICES, ServiceDeclaration
@@ -88,6 +88,7 @@ def build_openapi(services: Sequence[ServiceDeclaration] = SERVICES) -> dict[str
     marshmallow.map_to_openapi_type(RFC3339, "string", "date-time")
     marshmallow.map_to_openapi_type(BundleField, fields.Dict)
     marshmallow.converter.add_attribute_function(_bundle_shape)
+    marshmallow.converter.add_attribute_function(_object_or_list_shape)
     spec.components.security_scheme(
         "cdsClientJwt", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
@@ -183,6 +184,14 @@ def _bundle_shape(_converter: Any, field: fields.Field, **_: Any) -> dict[str, A
             "entry": {"type": "array", "items": {"type": "object"}},
         },
     }
+
+
+def _object_or_list_shape(converter: Any, field: fields.Field, **_: Any) -> dict[str, Any]:
+    """Epic's `overrideReasons`: one object (as Epic documents it), or a list of them."""
+    if not isinstance(field, ObjectOrList):
+        return {}
+    item = converter.resolve_nested_schema(field.schema)
+    return {"oneOf": [item, {"type": "array", "minItems": 1, "items": item}]}
 
 
 def _schema_name(schema: Any) -> str:
