@@ -51,8 +51,12 @@ def invoke(service_id: str):
         body = operation_outcome(412, unavailable.reason, tuple(unavailable.missing))
         return jsonify(body), 412
     g.cds_outcome = outcome  # the audit line reports cards, ratings, or why there was no advice
-    response = present(outcome.response, _site())
-    if response.cards:
+    site = _site()
+    response = present(outcome.response, site)
+    if site.silent and outcome.response.cards:
+        # Shown to nobody: recorded as what would have fired, for the go-live review.
+        _record_issued(service.id, outcome.response.cards, silent=True)
+    elif response.cards:
         _record_issued(service.id, response.cards)
     return jsonify(dump_response(response))
 
@@ -81,11 +85,11 @@ def _site() -> SiteProfile:
     return issuer.site if issuer is not None else DEFAULT_SITE
 
 
-def _record_issued(service_id: str, cards: Sequence[Card]) -> None:
+def _record_issued(service_id: str, cards: Sequence[Card], silent: bool = False) -> None:
     # Governance statistics must never cost the clinician the answer: the rows are only
     # queued (the database is written off this thread), and even a bug here is just logged.
     try:
-        service_state().feedback.record_issued(service_id, cards)
+        service_state().feedback.record_issued(service_id, cards, silent=silent)
     except Exception as error:
         log.warning("card topics not recorded for %s: %s", service_id, type(error).__name__)
 

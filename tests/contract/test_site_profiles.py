@@ -11,6 +11,7 @@ import os
 import pytest
 
 from cds_service.auth import AuthConfigError
+from cds_service.db import create_database_engine
 from cds_service.replay import load_scenarios, normalize
 from tests.trust_support import (
     EHR,
@@ -96,6 +97,23 @@ def test_a_mapped_study_is_ordered_by_the_sites_orderable(client):
 def test_silent_shows_nothing_and_writes_no_rating(client):
     silent = next(s for s in SCENARIOS if s.name == "silent")
     assert send(client, silent) == {"cards": []}
+
+
+def test_a_silent_sites_cards_are_reported_as_would_have_fired(tmp_path):
+    from cds_service.feedback_report import build_report
+    from cds_service.web.state import service_state
+
+    silent = next(s for s in SCENARIOS if s.name == "silent")
+    issuer = issuer_entry(issuer_of(silent.name), [KEY], silent=True)
+    app = auth_app(tmp_path, [issuer], reference_date=REFERENCE_DATE)
+    with app.test_client() as client:
+        assert send(client, silent) == {"cards": []}
+    with app.app_context():
+        assert service_state().feedback.flush(timeout=30)
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'cds.sqlite3'}")
+    (topic,) = build_report(engine).topics
+    engine.dispose()
+    assert (topic.topic, topic.would_have_fired, topic.issued) == ("ContrastNotIndicated", 1, 0)
 
 
 def test_an_issuer_with_its_own_audience_is_checked_against_it(tmp_path):
