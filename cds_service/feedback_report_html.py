@@ -6,6 +6,7 @@ EHR and must never become markup in a committee member's browser.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -106,33 +107,33 @@ def _topic_section(topic: TopicFeedback) -> str:
 
 def _changes_chart(topic: TopicFeedback) -> str:
     """What the accepted suggestions changed: "changed to <study>", "added <study>"."""
-    if not topic.changes:
-        return ""
-    rows = [
-        BarRow(
-            change,
-            (Segment(count, ACCEPTED, "accepted"),),
-            f"{count} ({_percent(count, topic.accepted)})",
-        )
-        for change, count in topic.changes.most_common()
-    ]
-    title = f"Accepted changes: {topic.label}"
-    return "<h3>Accepted changes</h3>" + bar_chart(rows, title, stacked=False)
+    return _share_chart(
+        "Accepted changes", topic, topic.changes, topic.accepted, ACCEPTED, "accepted"
+    )
 
 
 def _reasons_chart(topic: TopicFeedback) -> str:
-    if not topic.reasons:
+    return _share_chart(
+        "Override reasons", topic, topic.reasons, topic.overridden, OVERRIDDEN, "overridden"
+    )
+
+
+def _share_chart(
+    heading: str,
+    topic: TopicFeedback,
+    counts: Counter[str],
+    total: int,
+    colour: str,
+    outcome: str,
+) -> str:
+    """One bar per item of `counts`, each with its share of `total` answers."""
+    if not counts:
         return ""
     rows = [
-        BarRow(
-            reason,
-            (Segment(count, OVERRIDDEN, "overridden"),),
-            f"{count} ({_percent(count, topic.overridden)})",
-        )
-        for reason, count in topic.reasons.most_common()
+        BarRow(item, (Segment(count, colour, outcome),), f"{count} ({_percent(count, total)})")
+        for item, count in counts.most_common()
     ]
-    title = f"Override reasons: {topic.label}"
-    return "<h3>Override reasons</h3>" + bar_chart(rows, title, stacked=False)
+    return f"<h3>{heading}</h3>" + bar_chart(rows, f"{heading}: {topic.label}", stacked=False)
 
 
 def bar_chart(rows: Sequence[BarRow], title: str, *, stacked: bool) -> str:
