@@ -53,11 +53,14 @@ def invoke(service_id: str):
     g.cds_outcome = outcome  # the audit line reports cards, ratings, or why there was no advice
     site = _site()
     response = present(outcome.response, site)
+    # The advice is recorded as decided, whatever its presentation: an Epic site's "create
+    # the changed order" is still a change of the draft in the feedback report.
     if site.silent and outcome.response.cards:
         # Shown to nobody: recorded as what would have fired, for the go-live review.
         _record_issued(service.id, outcome.response.cards, silent=True)
     elif response.cards:
-        _record_issued(service.id, response.cards)
+        shown = {card.uuid for card in response.cards}
+        _record_issued(service.id, [c for c in outcome.response.cards if c.uuid in shown])
     return jsonify(dump_response(response))
 
 

@@ -9,6 +9,7 @@ import logging
 import os
 
 import pytest
+import sqlalchemy as sa
 
 from cds_service.auth import AuthConfigError
 from cds_service.db import create_database_engine
@@ -147,3 +148,24 @@ def test_inline_keys_without_a_jwks_uri_are_warned_about_at_start_up(tmp_path, c
         load_trust_config(config)
     (warning,) = [r.getMessage() for r in caplog.records]
     assert EHR in warning and "jku" in warning
+
+
+def test_an_epic_sites_accepted_suggestion_counts_as_a_change_of_the_order(tmp_path):
+    from cds_service.db import suggestion_issued_table
+    from cds_service.web.state import service_state
+
+    epic = next(s for s in SCENARIOS if s.name == "epic-seed")
+    app = auth_app(tmp_path, [issuer_entry(issuer_of(epic.name), [KEY], profile="epic")])
+    with app.test_client() as client:
+        (card,) = send(client, epic)["cards"]
+    with app.app_context():
+        assert service_state().feedback.flush(timeout=30)
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'cds.sqlite3'}")
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(suggestion_issued_table)).all()
+    engine.dispose()
+    created = [s["uuid"] for s in card["suggestions"] if s["actions"][0]["type"] == "create"]
+    assert sorted(row.suggestion_uuid for row in rows) == sorted(created)
+    assert {(row.change, row.order_reference) for row in rows} == {
+        ("changed", "ServiceRequest/ct-t-w")
+    }
