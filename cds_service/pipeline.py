@@ -21,6 +21,7 @@ from cds_service.cdshooks.response import HookResponse
 from cds_service.decision import classify_order, decide, find_patient_findings
 from cds_service.decision.model import ClassifiedOrder, OrderDecision
 from cds_service.fhir import HookDeadlineExceeded, gather_history
+from cds_service.fhir.parse import CONCEPT_MODELS
 from cds_service.knowledge.model import Knowledge
 from cds_service.registry import ServiceDeclaration
 from cds_service.render import Renderer, UnratedOrder
@@ -155,7 +156,8 @@ def _classify(raw: dict[str, Any], knowledge: Knowledge) -> ClassifiedOrder | No
     if raw.get("resourceType") != "ServiceRequest" or not raw.get("id"):
         return None
     try:
-        order = ServiceRequest.model_validate(raw)
+        # A copy: the raw draft is echoed as it came in the rating and suggestions.
+        order = ServiceRequest.model_validate(CONCEPT_MODELS.with_shared_concepts(dict(raw)))
     except (ValidationError, ValueError, TypeError):
         log.info("draft ServiceRequest skipped: not a valid R4 resource")
         return None

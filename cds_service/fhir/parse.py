@@ -285,16 +285,65 @@ if _NOT_VIEWED:
     raise RuntimeError(f"fhir/views.py ResourceView lacks {sorted(_NOT_VIEWED)}")
 
 
-# Elements that repeat across one patient's resources (every Condition "active" and
-# "confirmed", the same subject): each distinct value is validated once per call and its
-# model shared by the resources holding it. A Condition built so cost 100 us, not 180.
-# (`code` repeats too, less often: sharing it measured no faster.)
-_SHARED_ELEMENTS: dict[str, type[CodeableConcept] | type[Reference]] = {
-    "clinicalStatus": CodeableConcept,
-    "verificationStatus": CodeableConcept,
-    "subject": Reference,
-}
-SharedElements = dict[tuple[str, str], Any]
+# The subject repeats across one patient's resources: each distinct value is validated once
+# per call and its model shared by the resources holding it. It names the patient, so it is
+# never kept beyond the call.
+SharedElements = dict[str, Any]
+
+# Coded elements are the vocabulary of every record, whoever the patient: the same cancers,
+# statuses ("active", "confirmed") and body sites. Each distinct one is validated once per
+# worker and its model shared, read-only, by every resource holding it, in this call and the
+# next (a Condition cost 120 us built whole, 42 with its code and statuses shared).
+CONCEPT_ELEMENTS = frozenset(
+    {"code", "clinicalStatus", "verificationStatus", "bodySite", "procedureCode", "reasonCode"}
+)
+
+# A coded element is built as a CodeableConcept shared by the worker (ConceptModels below):
+# one of another type in some resource would fail every such resource.
+_NOT_CONCEPTS = sorted(
+    f"{resource_type}.{name}"
+    for resource_type, kind in _KINDS.items()
+    for name in CONCEPT_ELEMENTS & kind.elements
+    if "CodeableConcept" not in str(kind.model.model_fields[name].annotation)
+)
+if _NOT_CONCEPTS:
+    raise RuntimeError(
+        f"CONCEPT_ELEMENTS holds elements that are not CodeableConcepts: {_NOT_CONCEPTS}"
+    )
+
+
+class ConceptModels:
+    """The worker's validated CodeableConcepts, by their JSON value; bounded like the codes
+    remembered above. A value that fails validation is never kept: it fails for each
+    resource holding it, which is skipped alone."""
+
+    def __init__(self, limit: int = _CODES_REMEMBERED) -> None:
+        self._models: dict[str, CodeableConcept] = {}
+        self._limit = limit
+
+    def with_shared_concepts(self, read: dict[str, Any]) -> dict[str, Any]:
+        """`read` with each coded element (a CodeableConcept or a list of them) replaced by
+        the worker's model of it; other elements as they were."""
+        for name in CONCEPT_ELEMENTS.intersection(read):
+            value = read[name]
+            if type(value) is dict:
+                read[name] = self._model(value)
+            elif type(value) is list and all(type(item) is dict for item in value):
+                read[name] = [self._model(item) for item in value]
+        return read
+
+    def _model(self, value: dict[str, Any]) -> CodeableConcept:
+        key = repr(value)  # JSON values: equal reprs are equal values
+        model = self._models.get(key)
+        if model is None:
+            model = CodeableConcept.model_validate(value)
+            if len(self._models) >= self._limit:
+                self._models.clear()
+            self._models[key] = model
+        return model
+
+
+CONCEPT_MODELS = ConceptModels()
 
 
 def build_history(resources: Mapping[str, Sequence[Any]], knowledge: Knowledge) -> PatientHistory:
@@ -364,19 +413,14 @@ def _model(kind: _Kind, read: dict[str, Any], shared: SharedElements) -> Any:
     """Only the elements the decision reads are built (`read`): a model costs per element
     (about 8 us a Coding), and an odd `meta` or a deep `extension` should not cost the
     patient a finding."""
-    for name, value in read.items():
-        element_model = _SHARED_ELEMENTS.get(name)
-        if element_model is not None and type(value) is dict:
-            read[name] = _shared(name, value, element_model, shared)
-    return kind.model.model_validate(read)
-
-
-def _shared(name: str, value: dict[str, Any], element_model: Any, shared: SharedElements) -> Any:
-    key = (name, repr(value))  # JSON values: equal reprs are equal values
-    model = shared.get(key)
-    if model is None:
-        model = shared[key] = element_model.model_validate(value)
-    return model
+    subject = read.get("subject")
+    if type(subject) is dict:
+        key = repr(subject)
+        model = shared.get(key)
+        if model is None:
+            model = shared[key] = Reference.model_validate(subject)
+        read["subject"] = model
+    return kind.model.model_validate(CONCEPT_MODELS.with_shared_concepts(read))
 
 
 def _seen_before(resource: Any, seen: set[str]) -> bool:

@@ -19,11 +19,16 @@ from cds_service.settings import Settings
 from cds_service.web.auth import install_trust
 from cds_service.web.blueprint import blueprint
 from cds_service.web.errors import register_error_handlers
+from cds_service.web.json_provider import OrjsonProvider
 from cds_service.web.metrics import register_metrics
 from cds_service.web.openapi import register_openapi
 from cds_service.web.state import EXTENSION_KEY, ServiceState
 
 log = logging.getLogger("cds_service")
+
+
+class _Flask(Flask):
+    json_provider_class = OrjsonProvider
 
 
 def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
@@ -35,9 +40,8 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
     knowledge = load_knowledge(settings.knowledge_dir)
     engine = create_database_engine(settings.database_url)
     session = _fhir_session()
-    app = Flask(__name__)
+    app = _Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.json.sort_keys = False
     app.extensions[EXTENSION_KEY] = ServiceState(
         settings=settings,
         knowledge=knowledge,

@@ -177,3 +177,19 @@ def test_remembered_codes_never_leak_from_one_knowledge_to_another():
 
 def _emptied(value_set: ValueSet) -> ValueSet:
     return ValueSet(value_set.id, value_set.title, value_set.sources, ())
+
+
+def test_the_answer_written_by_orjson_is_the_json_flask_would_write(client, app):
+    """Non-ASCII text (a display in Korean, an emoji) and every card element come back as
+    the value Flask's own writer gives; orjson only writes it faster."""
+    request = json.loads(json.dumps(SEED))
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["code"]["text"] = "흉추 CT 조영제 🦴"
+    response = post(client, json.dumps(request).encode())
+    with app.app_context():
+        flask_written = super(type(app.json), app.json).dumps(response.get_json())
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert json.loads(response.data) == json.loads(flask_written)
+    assert "흉추 CT 조영제 🦴" in response.data.decode("utf-8")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cds_service.fhir.parse import build_history
+from cds_service.fhir.parse import ConceptModels, build_history
 from tests.integration.fhir_helpers import (
     CPT,
     DICOM,
@@ -183,6 +183,31 @@ def test_a_status_shared_by_several_conditions_is_read_for_each_and_a_bad_one_fa
     statuses = {c.id: c.clinicalStatus.coding[0].code for c in history.conditions}
     assert statuses == {"a1": "active", "r1": "resolved", "a2": "active", "a3": "active"}
     assert history.skipped_invalid == 1
+
+
+def test_a_bad_coded_element_fails_its_resource_in_every_call_not_only_the_first():
+    """Coded elements are remembered across calls once valid; an invalid one never is."""
+    bad = {"coding": [{"system": CLINICAL, "code": "active", "userSelected": "often"}]}
+    for _ in range(2):
+        history = history_of(
+            condition("bad", P, ICD10, "M46.44", clinicalStatus=bad),
+            condition("good", P, ICD10, "M46.44"),
+        )
+        assert [c.id for c in history.conditions] == ["good"]
+        assert history.skipped_invalid == 1
+
+
+def test_the_coded_elements_remembered_by_a_worker_are_bounded():
+    models = ConceptModels(limit=3)
+    for n in range(10):
+
+        def read(n=n):
+            return {"code": {"coding": [{"system": SNOMED, "code": str(n)}]}}
+
+        shared = models.with_shared_concepts(read())["code"]
+        assert shared.coding[0].code == str(n)
+        assert models.with_shared_concepts(read())["code"] is shared  # one model per value
+    assert len(models._models) <= 3
 
 
 # ImagingStudy and DiagnosticReport --------------------------------------------------------
