@@ -118,12 +118,13 @@ class HookPipeline:
     def _imaging_drafts(
         self, service: ServiceDeclaration, hook_request: HookRequest
     ) -> list[DraftOrder]:
-        """The imaging orders to evaluate: a spine study the criteria may cover, or imaging
-        of anything else (rated, never carded). Other orders are left alone."""
+        """The orders to evaluate: a spine study the criteria may cover, a vertebral
+        augmentation (checked for the MRI it needs first), or imaging of anything else (rated,
+        never carded). Other orders are left alone."""
         drafts = []
         for raw in _orders_to_evaluate(service, hook_request):
             classified = _classify(raw, self._knowledge)
-            if classified is not None and classified.is_imaging:
+            if classified is not None and (classified.study is not None or classified.is_imaging):
                 drafts.append(DraftOrder(raw, classified))
         return drafts
 
@@ -136,7 +137,7 @@ class HookPipeline:
         return tuple(
             UnratedOrder(draft.classified, draft.raw)
             for draft in drafts
-            if draft.classified.reference not in decided
+            if draft.classified.is_imaging and draft.classified.reference not in decided
         )
 
 

@@ -112,13 +112,17 @@ class Renderer:
         unrated: Sequence[UnratedOrder],
         hook_request: HookRequest,
     ) -> HookResponse:
-        """A card and a rating for each decision (with the draft it rates), a rating alone
-        for each imaging order the criteria do not cover."""
+        """A card for each decision (with the draft it is about) and a rating for each one on
+        an imaging order, a rating alone for each imaging order the criteria do not cover."""
         if not decided and not unrated:
             return HookResponse()
         consult_id = f"urn:uuid:{self._new_uuid()}"
         cards = tuple(self._card(d, draft, hook_request, consult_id) for d, draft in decided)
-        ratings = tuple(self._rating_action(d, draft, consult_id) for d, draft in decided)
+        # A vertebral augmentation is carded (the MRI it needs first) but is not imaging:
+        # like any other non-imaging order, it gets no rating (DESIGN.md).
+        ratings = tuple(
+            self._rating_action(d, draft, consult_id) for d, draft in decided if d.order.is_imaging
+        )
         unrated_ratings = tuple(self._no_criteria_action(u, consult_id) for u in unrated)
         return HookResponse(cards=cards, system_actions=ratings + unrated_ratings)
 
