@@ -8,8 +8,8 @@ Nothing here imports Flask; `cds_service.web.auth` applies it to requests.
 from cds_service.auth.config import AuthConfigError, TrustConfig, TrustedIssuer, load_trust_config
 from cds_service.auth.keys import InlineKeys, KeySource, RemoteKeys
 from cds_service.auth.replay import ReplayGuard
-from cds_service.auth.servers import is_within_base
 from cds_service.auth.verify import JwtVerifier, TokenRejected, build_verifier
+from cds_service.fhir.base_url import is_within_base
 
 __all__ = [
     "AuthConfigError",

@@ -29,8 +29,8 @@ import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from cds_service.auth.keys import InlineKeys, JwkSetError
-from cds_service.auth.servers import is_within_base
 from cds_service.decision.model import Indicator
+from cds_service.fhir.base_url import canonical_fhir_base, is_within_base
 from cds_service.presentation import DEFAULT_SITE, Profile, SiteProfile
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,13 @@ class TrustConfig:
 _URL = {"require_tld": False, "schemes": {"http", "https"}}
 
 
+def _plain_fhir_base(url: str) -> None:
+    if canonical_fhir_base(url) is None:
+        raise ValidationError(
+            "not a plain FHIR base URL (no user info, query, fragment, dot segment or space)"
+        )
+
+
 class _OrderableSchema(Schema):
     system = fields.String(required=True, validate=validate.Length(min=1))
     code = fields.String(required=True, validate=validate.Length(min=1))
@@ -71,7 +78,7 @@ class _IssuerSchema(Schema):
     iss = fields.String(required=True, validate=validate.Length(min=1))
     jwks = fields.Dict()
     jwks_uri = fields.Url(**_URL)
-    fhir_servers = fields.List(fields.Url(**_URL), required=True)
+    fhir_servers = fields.List(fields.Url(**_URL, validate=_plain_fhir_base), required=True)
     audience = fields.String(validate=validate.Length(min=1))
     profile = fields.Enum(Profile, by_value=True, load_default=DEFAULT_SITE.profile)
     silent = fields.Boolean(load_default=DEFAULT_SITE.silent)
@@ -138,7 +145,7 @@ def _issuer(entry: dict[str, Any]) -> TrustedIssuer:
         iss=entry["iss"],
         jwks=MappingProxyType(entry["jwks"]) if "jwks" in entry else None,
         jwks_uri=entry.get("jwks_uri"),
-        fhir_servers=tuple(url.rstrip("/") for url in entry["fhir_servers"]),
+        fhir_servers=tuple(canonical_fhir_base(url) or url for url in entry["fhir_servers"]),
         audience=entry.get("audience"),
         site=site,
     )

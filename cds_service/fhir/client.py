@@ -13,10 +13,11 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
+from cds_service.fhir.base_url import is_page_of
 from cds_service.fhir.bundle import bundle_link, bundle_resources, is_bundle
 from cds_service.fhir.errors import (
     FhirBadResponse,
@@ -73,10 +74,9 @@ class FhirClient:
         return resources
 
     def _require_own_server(self, url: str) -> None:
-        """The token goes only to fhirServer: a `next` link elsewhere is not followed."""
-        base, target = urlsplit(self.base_url.rstrip("/") + "/"), urlsplit(url)
-        same_origin = (base.scheme, base.netloc.lower()) == (target.scheme, target.netloc.lower())
-        if not (same_origin and target.path.startswith(base.path)):
+        """The token goes only to fhirServer: a `next` link elsewhere (another host, or out
+        of the base by `..`, `%2e%2e` or an encoded slash) is not followed."""
+        if not is_page_of(url, self.base_url):
             raise FhirBadResponse("a next link leads away from fhirServer")
 
     def _get_bundle(self, url: str) -> dict[str, Any]:
@@ -89,8 +89,10 @@ class FhirClient:
         remaining = self._remaining()
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
         try:
+            # A redirect is never followed: it could lead the token and the patient's searches
+            # off the server the allow-list admitted.
             with self.session.get(
-                url, headers=self._headers(), timeout=timeout, stream=True
+                url, headers=self._headers(), timeout=timeout, stream=True, allow_redirects=False
             ) as response:
                 _check_status(response.status_code)
                 return self._read_body(response)
@@ -129,6 +131,8 @@ def _check_status(status: int) -> None:
         raise FhirUnauthorized(f"FHIR server refused access (HTTP {status})")
     if status == 429 or status >= 500:
         raise FhirUnreachable(f"FHIR server unavailable (HTTP {status})")
+    if 300 <= status < 400:
+        raise FhirBadResponse(f"FHIR server answered with a redirect (HTTP {status}): not followed")
     if not 200 <= status < 300:
         raise FhirBadResponse(f"FHIR server answered HTTP {status}")
 

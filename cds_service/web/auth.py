@@ -9,6 +9,7 @@ in development mode, accepting unsigned calls and any fhirServer, and says so at
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -20,9 +21,10 @@ from sqlalchemy.engine import Engine
 from cds_service.audit import CallRecord, log_call, outcome_fields
 from cds_service.auth import JwtVerifier, TokenRejected, TrustedIssuer, build_verifier
 from cds_service.cdshooks.request import HookRequest
+from cds_service.fhir.base_url import canonical_fhir_base
 from cds_service.registry import SERVICES_BY_ID
 from cds_service.settings import Settings
-from cds_service.web.errors import ServiceError, json_error
+from cds_service.web.errors import BadRequest, ServiceError, json_error
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +77,31 @@ def install_trust(app: Flask, settings: Settings, engine: Engine) -> None:
     app.after_request(_audit)
 
 
-def check_fhir_server(hook_request: HookRequest) -> None:
-    """Before any FHIR call: `fhirServer` must be one the calling issuer is trusted for."""
+def check_fhir_server(hook_request: HookRequest) -> HookRequest:
+    """Before any FHIR call: `fhirServer` must be a plain FHIR base (fhir/base_url.py: a
+    query or fragment would strip the patient filter off the searches) and, when calls are
+    signed, one the calling issuer is trusted for. The request goes on with its canonical
+    form, the one the allow-list matched."""
     server = hook_request.fhir_server
-    if server is None or _trust().verifier is None:
-        return
-    issuer: TrustedIssuer | None = g.get("cds_issuer")
-    if issuer is None or not issuer.allows_fhir_server(server):
-        log.info("fhirServer %r refused: not listed for the calling issuer", server)
-        raise FhirServerNotAllowed(
-            "fhirServer is not a FHIR server this CDS client is trusted for.", ("fhirServer",)
+    if server is None:
+        return hook_request
+    canonical = canonical_fhir_base(server)
+    if _trust().verifier is not None:
+        issuer: TrustedIssuer | None = g.get("cds_issuer")
+        if canonical is None or issuer is None or not issuer.allows_fhir_server(canonical):
+            # The canonical form holds no space or control character: it cannot forge a line.
+            shown = canonical or "(not a plain FHIR base URL)"
+            log.info("fhirServer %s refused: not listed for the calling issuer", shown)
+            raise FhirServerNotAllowed(
+                "fhirServer is not a FHIR server this CDS client is trusted for.", ("fhirServer",)
+            )
+    elif canonical is None:
+        raise BadRequest(
+            "fhirServer must be a plain FHIR base URL: no user info, query, fragment, "
+            "dot segment or space.",
+            ("fhirServer",),
         )
+    return dataclasses.replace(hook_request, fhir_server=canonical)
 
 
 def _authenticate() -> Response | None:

@@ -44,7 +44,7 @@ def invoke(service_id: str):
     g.cds_service_id = service.id
     hook_request = _parse_hook_request(read_json_body(_HOOK_ENVELOPE), service)
     g.cds_hook, g.cds_hook_instance = hook_request.hook, hook_request.hook_instance
-    check_fhir_server(hook_request)
+    hook_request = check_fhir_server(hook_request)
     try:
         outcome = service_state().pipeline.run(service, hook_request, started)
     except PatientDataUnavailable as unavailable:

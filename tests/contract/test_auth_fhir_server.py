@@ -84,3 +84,42 @@ def test_in_development_mode_any_server_is_contacted(app, listener):
     response = app.test_client().post(SIGN, json=body)
     assert response.status_code != 403
     assert listener.settle() >= 1
+
+
+# A query or fragment, even empty, would strip the patient filter off every search
+# (`{base}/Condition?patient=…` after `…/fhir#`): one patient's card listed another's fracture.
+URL_TRICKS = [
+    "/fhir#",
+    "/fhir?",
+    "/fhir/Condition#",
+    "/fhir?_count=1000",
+    "/fhir/%2e%2e/fhir",
+    "/fhir/./r4",
+]
+NOT_URLS = ["/fhir/r4 ", "/fhir\n"]  # refused as URLs (400) before the allow-list is asked
+
+
+@pytest.mark.parametrize("trick", URL_TRICKS + NOT_URLS)
+def test_a_listed_server_with_a_url_trick_is_never_contacted(tmp_path, listener, trick):
+    app = auth_app(tmp_path, [issuer_entry(EHR, [KEY], [listener.base + "/fhir"])])
+    response = call(app.test_client(), listener.base + trick)
+    assert response.status_code == (400 if trick in NOT_URLS else 403)
+    assert response.get_json()["issue"][0]["expression"] == ["fhirServer"]
+    assert listener.settle() == 0
+
+
+@pytest.mark.parametrize("trick", URL_TRICKS + NOT_URLS)
+def test_in_development_mode_a_url_trick_is_refused_before_any_connection(client, listener, trick):
+    body = order_sign_request(fhir_server=listener.base + trick, prefetch=False)
+    response = client.post(SIGN, json=body)
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == ["fhirServer"]
+    assert listener.settle() == 0
+
+
+def test_the_searches_go_to_the_canonical_base(tmp_path, listener):
+    """An upper-case scheme and a trailing slash name the same base."""
+    app = auth_app(tmp_path, [issuer_entry(EHR, [KEY], [listener.base + "/fhir"])])
+    response = call(app.test_client(), listener.base.replace("http://", "HTTP://") + "/fhir/")
+    assert response.status_code != 403
+    assert listener.settle() >= 1

@@ -285,6 +285,47 @@ def test_a_next_link_to_another_server_is_not_followed_with_the_token(server, se
     assert outcome.error.missing == ("conditions",)
 
 
+def redirect_to(url: str):
+    def answer(handler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", url)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return answer
+
+
+def test_a_redirect_to_another_server_is_not_followed(server, session):
+    with fault_server() as elsewhere:
+        server.behaviours["Condition"] = redirect_to(f"{elsewhere.base_url}/Condition")
+        outcome = call(server, session)
+        assert elsewhere.seen == []
+    assert isinstance(outcome.error, PatientDataUnavailable)
+    assert outcome.error.missing == ("conditions",)
+    assert "redirect (HTTP 302): not followed" in outcome.error.reason
+
+
+def test_a_redirect_on_the_same_server_is_not_followed_with_the_token(server, session):
+    server.behaviours["Condition"] = redirect_to(f"{server.base_url}/Condition?patient=other")
+    outcome = call(server, session)
+    assert [p for p in server.paths() if "Condition" in p] == [f"/fhir/Condition?patient={PATIENT}"]
+    assert isinstance(outcome.error, PatientDataUnavailable)
+
+
+@pytest.mark.parametrize(
+    "climb", ["../../admin", "%2e%2e/%2e%2e/admin", "%2E%2E/admin", "r4%2F..%2F..%2Fadmin"]
+)
+def test_a_next_link_climbing_out_of_the_base_is_not_followed(server, session, climb):
+    escape = f"{server.base_url}/{climb}?patient={PATIENT}&page=2"
+    server.behaviours["Condition"] = lambda handler: handler.send_json(
+        200, {**searchset([VCF]), "link": [{"relation": "next", "url": escape}]}
+    )
+    outcome = call(server, session)
+    assert [p for p in server.paths() if "admin" in p.lower()] == []
+    assert isinstance(outcome.error, PatientDataUnavailable)
+    assert "next link leads away from fhirServer" in outcome.error.reason
+
+
 def test_a_paginated_prefetch_is_completed_from_fhir_server_with_the_token(server, session):
     second = condition("vcf-page-2", PATIENT, ICD10, "M48.56XA")
     server.behaviours["Condition"] = bundle(second)
