@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response
 
 from cds_service import terminology
+from cds_service.knowledge.model import Knowledge, ValueSet
 from cds_service.terminology import FHIR_JSON
 from cds_service.web.blueprint import public_base_url
 from cds_service.web.errors import operation_outcome
@@ -31,29 +33,26 @@ def search():
 
 @fhir_api.get("/ValueSet/<resource_id>")
 def read(resource_id: str):
-    knowledge = service_state().knowledge
-    value_set = terminology.find(knowledge, resource_id)
-    if value_set is None:
-        return _not_found(resource_id)
-    return _fhir(terminology.value_set(knowledge, value_set))
+    return _value_set(resource_id, terminology.value_set)
 
 
 @fhir_api.get("/ValueSet/<resource_id>/$expand")
 def expand(resource_id: str):
+    return _value_set(resource_id, terminology.expand)
+
+
+def _value_set(resource_id: str, build: Callable[[Knowledge, ValueSet], Any]) -> Response:
+    """The value set of that id, as `build` makes it; a 404 OperationOutcome naming the
+    known ids otherwise."""
     knowledge = service_state().knowledge
     value_set = terminology.find(knowledge, resource_id)
     if value_set is None:
-        return _not_found(resource_id)
-    return _fhir(terminology.expand(knowledge, value_set))
+        known = ", ".join(terminology.fhir_id(vs) for vs in knowledge.value_sets.values())
+        message = f"No ValueSet with id '{resource_id[:64]}'; known: {known}."
+        return Response(json.dumps(operation_outcome(404, message)), 404, mimetype=FHIR_JSON)
+    return _fhir(build(knowledge, value_set))
 
 
-def _fhir(resource: Any, status: int = 200) -> Response:
+def _fhir(resource: Any) -> Response:
     """A resource built with the R4B models, as application/fhir+json."""
-    return Response(resource.model_dump_json(exclude_none=True), status, mimetype=FHIR_JSON)
-
-
-def _not_found(resource_id: str) -> Response:
-    knowledge = service_state().knowledge
-    known = ", ".join(terminology.fhir_id(vs) for vs in knowledge.value_sets.values())
-    outcome = operation_outcome(404, f"No ValueSet with id '{resource_id[:64]}'; known: {known}.")
-    return Response(json.dumps(outcome), 404, mimetype=FHIR_JSON)
+    return Response(resource.model_dump_json(exclude_none=True), mimetype=FHIR_JSON)
