@@ -284,3 +284,37 @@ def test_the_seed_card_keeps_what_drove_it(client):
     assert "Red flags for a pathologic fracture on CT" in detail
     assert "ACR *Management of Vertebral Compression Fractures*" in detail
     assert Category.USUALLY_NOT_APPROPRIATE.value not in detail
+
+
+def luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance of #rrggbb."""
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(first: str, second: str) -> float:
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_category_colours_have_contrast_and_read_in_greyscale(client):
+    html = client.get("/evidence/acr-vcf-2022-v3").get_data(as_text=True)
+    rules = dict(re.findall(r"\.cat-([a-z-]+) \{([^}]*)\}", html))
+    colours = {}
+    for category in Category:
+        declared = dict(re.findall(r"([a-z-]+): (#[0-9a-f]{6})", rules[category.value]))
+        colours[category] = declared["background"], declared["color"]
+        assert contrast(*colours[category]) >= 4.5, category  # WCAG AA for text
+    # The three ACR categories differ in lightness (or, for the lightest, by a dashed border),
+    # so a greyscale print tells them apart even before the words and symbols.
+    rated = [Category.USUALLY_APPROPRIATE, Category.MAY_BE_APPROPRIATE]
+    lightness = sorted(luminance(colours[c][0]) for c in rated)
+    assert lightness[1] - lightness[0] > 0.4
+    assert "dashed" in rules[Category.USUALLY_NOT_APPROPRIATE.value]
+    assert luminance(colours[Category.USUALLY_NOT_APPROPRIATE][0]) - lightness[1] > 0.2
+    # Body text, notes, small print and links, all on white.
+    for selector in (r"body", r"\.meta", r"\.note", r"\.unconfirmed", r"a"):
+        rule = re.search(rf"\n\s*{selector} \{{([^}}]*)\}}", html).group(1)
+        colour = re.search(r"(?<![-\w])color: (#[0-9a-f]{6})", rule).group(1)
+        assert contrast(colour, "#ffffff") >= 4.5, selector
