@@ -74,7 +74,10 @@ class HookPipeline:
         service: ServiceDeclaration,
         hook_request: HookRequest,
         started: float | None = None,
+        *,
+        base_url: str,
     ) -> HookOutcome:
+        """`base_url`: the service's public address, for the cards' evidence links."""
         started = time.monotonic() if started is None else started
         deadline = started + self._settings.hook_deadline_seconds
         timings = StageTimings()
@@ -85,7 +88,7 @@ class HookPipeline:
             return HookOutcome(HookResponse(), timings=timings, no_advice_reason="no imaging order")
         if not any(draft.classified.study is not None for draft in drafts):
             # Imaging of another body part: rated "no criteria apply", no history needed.
-            response = self._renderer.render((), self._unrated(drafts, ()), hook_request)
+            response = self._renderer.render((), self._unrated(drafts, ()), hook_request, base_url)
             timings.measure("render", mark)
             return HookOutcome(response, timings=timings, no_advice_reason="out of scope")
         try:
@@ -110,6 +113,7 @@ class HookPipeline:
             tuple((decision, raw_by_reference[decision.order.reference]) for decision in decisions),
             self._unrated(drafts, decisions),
             hook_request,
+            base_url,
         )
         timings.measure("render", mark)
         reason = None if decisions else "out of scope"

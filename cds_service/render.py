@@ -1,7 +1,9 @@
 """Decisions -> CDS Hooks cards, suggestions and systemActions.
 
 Wording comes from `cards/` (Knowledge.wording); the uuid factory is injected so that a whole
-response can be compared with a golden `expected.json`.
+response can be compared with a golden `expected.json`. A card's detail is short (the decision,
+what each red flag requires, every finding that drove it, the most important pitfalls, the
+sources named); its one link is the evidence page of the deciding variant (`evidence.py`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from cds_service.decision.model import (
 )
 from cds_service.decision.model import Suggestion as DecidedSuggestion
 from cds_service.decision.suggestions import ADJACENT_LEVEL_FRACTURE
+from cds_service.evidence import evidence_path
 from cds_service.knowledge.labels import REGION_ORDER, study_label, topic_label
 from cds_service.knowledge.model import (
     CPT,
@@ -111,13 +114,18 @@ class Renderer:
         decided: Sequence[tuple[OrderDecision, dict[str, Any]]],
         unrated: Sequence[UnratedOrder],
         hook_request: HookRequest,
+        base_url: str,
     ) -> HookResponse:
         """A card for each decision (with the draft it is about) and a rating for each one on
-        an imaging order, a rating alone for each imaging order the criteria do not cover."""
+        an imaging order, a rating alone for each imaging order the criteria do not cover.
+        `base_url` is the service's own public address, for the cards' links to the evidence
+        pages."""
         if not decided and not unrated:
             return HookResponse()
         consult_id = f"urn:uuid:{self._new_uuid()}"
-        cards = tuple(self._card(d, draft, hook_request, consult_id) for d, draft in decided)
+        cards = tuple(
+            self._card(d, draft, hook_request, consult_id, base_url) for d, draft in decided
+        )
         # A vertebral augmentation is carded (the MRI it needs first) but is not imaging:
         # like any other non-imaging order, it gets no rating (DESIGN.md).
         ratings = tuple(
@@ -134,6 +142,7 @@ class Renderer:
         draft: dict[str, Any],
         hook_request: HookRequest,
         consult_id: str,
+        base_url: str,
     ) -> Card:
         text = self._wording.card_texts[decision.topic]
         variant = self._knowledge.variants[decision.guidance]
@@ -158,8 +167,13 @@ class Renderer:
                 Coding(self.override_system, reason.code, reason.display)
                 for reason in text.override_reasons
             ),
+            # One link: the page of the deciding variant with this order highlighted. Its
+            # address names only the variant and the study, never the patient.
             links=(
-                Link(label=f"ACR Appropriateness Criteria: {variant.acr_topic}", url=variant.url),
+                Link(
+                    label=self._wording.link_label,
+                    url=base_url.rstrip("/") + evidence_path(variant.id, decision.order.study),
+                ),
             ),
         )
 
@@ -198,23 +212,31 @@ class Renderer:
             lines = [f"**{headings['why']}**"]
             lines.extend(f"- {self._evidence_line(evidence)}" for evidence in decision.evidence)
             parts.append("\n".join(lines))
-        if decision.pitfalls:
+        pitfalls = self._card_pitfalls(decision)
+        if pitfalls:
             lines = [f"**{headings['pitfalls']}**"]
-            for pitfall in decision.pitfalls:
-                lines.append("- " + self._pitfall(pitfall, decision))
+            lines.extend("- " + self._pitfall(pitfall, decision) for pitfall in pitfalls)
             parts.append("\n".join(lines))
         parts.append(f"**{headings['sources']}** {self._citation(decision, variant)}")
+        parts.append(headings["more"])
         return "\n\n".join(parts)
+
+    def _card_pitfalls(self, decision: OrderDecision) -> list[str]:
+        """The most important of the pitfalls that apply (cards/card-texts.yaml lists them in
+        that order); the evidence page shows them all."""
+        ranked = [name for name in self._wording.pitfalls if name in decision.pitfalls]
+        return ranked[: self._wording.card_pitfalls]
 
     def _citation(self, decision: OrderDecision, variant: Variant) -> str:
         """The ACR variant that rated the order; for augmentation, which ACR's imaging
-        variants do not rate, the sources of the card's own text."""
+        variants do not rate, the sources of the card's own text. Named in words: the links
+        are on the evidence page (and the ACR topic in `source.url`)."""
         if decision.topic in _TREATMENT_TOPICS:
             cited = [
                 self._knowledge.sources[source_id] for source_id in self._text(decision).sources
             ]
-            return "; ".join(f"[{s.title}]({s.url})" if s.url else s.title for s in cited) + "."
-        citation = f"[{variant.acr_topic}]({variant.url}): {variant.title.rstrip('.')}."
+            return "; ".join(s.title for s in cited) + "."
+        citation = f"ACR *{variant.acr_topic}*: {variant.title.rstrip('.')}."
         if not variant.wording_confirmed:
             citation += f" {self._wording.headings['paraphrased']}"
         return citation

@@ -22,6 +22,10 @@ from cds_service.registry import SERVICES
 UUID_PATTERN = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+# A card's link to its evidence page starts with the base URL the service was called at; the
+# golden answers record it as the test client's.
+EVIDENCE_LINK = re.compile(r"^https?://[^\s?#]*?(?=/evidence/)")
+RECORDED_BASE = "http://localhost"
 SERVICE_BY_HOOK = {service.hook: service.id for service in SERVICES}
 
 
@@ -125,7 +129,8 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def normalize(response: Any) -> Any:
-    """The response with each distinct uuid replaced by its order of first appearance."""
+    """The response with each distinct uuid replaced by its order of first appearance, and
+    evidence links on the recorded base URL."""
     numbering: dict[str, str] = {}
 
     def number(match: re.Match[str]) -> str:
@@ -140,7 +145,7 @@ def normalize(response: Any) -> Any:
         if isinstance(value, list):
             return [walk(item) for item in value]
         if isinstance(value, str):
-            return UUID_PATTERN.sub(number, value)
+            return UUID_PATTERN.sub(number, EVIDENCE_LINK.sub(RECORDED_BASE, value))
         return value
 
     return walk(response)

@@ -46,6 +46,10 @@ class CodeEntry:
     prefix: str | None = None
     region: SpineRegion | None = None  # the spine region the code itself names
     code_range: tuple[str, str] | None = None
+    # Where the entry comes from, for the FHIR ValueSet (terminology.py): the source ids of
+    # its group, and the vendored expansion it was taken from, if any.
+    sources: tuple[str, ...] = field(default=(), compare=False)
+    expansion: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -295,12 +299,17 @@ class CardWording:
     requirements: dict[str, str]  # requirement id -> markdown; field: deficit_regions
     adjacent_coverage: dict[str, str]  # "covered"/"uncovered"; field: uncovered_levels
     study_notes: dict[Modality, str]  # why a study is not the best first one (some modalities)
-    headings: dict[str, str]  # "why", "pitfalls", "sources", "no_region"
+    headings: dict[str, str]  # "why", "pitfalls", "sources", "no_region", "more"
     source_label: str  # card.source.label
     category_labels: dict[Category, str]  # "Usually Appropriate"...
     modality_labels: dict[Modality, str]
     region_labels: dict[SpineRegion, str]
     contrast_labels: dict[Contrast, str]
+    # Pitfall id -> the evidence page's wording (no patient fields), in order of importance.
+    general_pitfalls: dict[str, str] = field(default_factory=dict)
+    card_pitfalls: int = 2  # most pitfalls a card shows, the most important first
+    link_label: str = ""  # card.links[0].label: the evidence page
+    evidence_page: dict[str, Any] = field(default_factory=dict)  # texts of web/evidence.py
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class Expansion:
 
     name: str
     codes: tuple[ExpansionCode, ...]
+    provenance: str = ""  # the published value set, its version and where it was read
 
 
 _SYSTEM = validate.OneOf(KNOWN_SYSTEMS)
@@ -243,6 +244,7 @@ def build_value_set(spec: ValueSetSpec, expansions: dict[str, Expansion]) -> Val
                         prefix=entry["prefix"],
                         region=entry["region"],
                         code_range=(low, high) if low is not None and high is not None else None,
+                        sources=tuple(group["sources"]),
                     )
                 )
             continue
@@ -268,6 +270,8 @@ def build_value_set(spec: ValueSetSpec, expansions: dict[str, Expansion]) -> Val
                 code=member.code,
                 display=member.display,
                 region=region_of.get(member.code),
+                sources=tuple(group["sources"]),
+                expansion=expansion.provenance,
             )
             for member in members.values()
             if not probe.is_excluded(system, member.code)
@@ -315,8 +319,14 @@ class ExpansionSchema(Schema):
 
     @post_load
     def _build(self, data: dict[str, Any], **kwargs: Any) -> Expansion:
+        source = data["source"]
         return Expansion(
             name=data["name"],
+            provenance=(
+                f"{data['name']} ({data['url']}, version {data['version']}, expansion "
+                f"{data['expansion']}), read from {source['repository']} at "
+                f"{source['commit'][:12]}: {source['path']}"
+            ),
             codes=tuple(
                 ExpansionCode(
                     system=item["system"],

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from cds_service.decision.model import (
     Category,
@@ -59,7 +66,7 @@ REQUIREMENT_FIELDS = ("deficit_regions",)
 ADJACENT_COVERAGE = ("covered", "uncovered")
 ADJACENT_COVERAGE_FIELDS = ("uncovered_levels",)
 # Headings the renderer reads, plus the label fragments of labels.py.
-HEADINGS = ("why", "pitfalls", "sources", "no_region", "paraphrased", *LABEL_FRAGMENTS)
+HEADINGS = ("why", "pitfalls", "sources", "no_region", "paraphrased", "more", *LABEL_FRAGMENTS)
 
 # ACR Relative Radiation Levels, adult bands (knowledge pack §3 R8); "Varies" as ACR prints it.
 RADIATION_LEVELS = (
@@ -205,7 +212,57 @@ class RequirementSchema(Schema):
 
 class PitfallSchema(Schema):
     text = Template(PITFALL_FIELDS, required=True)
+    general = Template((), required=True)  # the evidence page's wording: no patient, no fields
     sources = source_ids(required=True, validate=validate.Length(min=1))
+
+
+# Texts of the evidence pages (web/evidence.py) and their template fields.
+EVIDENCE_PAGE_FIELDS = ("acr_topic", "ordered", "category", "version", "variant")
+EVIDENCE_PAGE_TEXTS = (
+    "index_title",
+    "index_intro",
+    "variants_heading",
+    "value_sets_heading",
+    "value_sets_intro",
+    "version_label",
+    "title",
+    "ordered_heading",
+    "ordered_rated",
+    "ordered_not_rated",
+    "no_order",
+    "table_heading",
+    "table_caption",
+    "column_procedure",
+    "column_category",
+    "column_rating",
+    "column_radiation",
+    "ordered_marker",
+    "preferred_marker",
+    "rating_unconfirmed",
+    "paraphrased_note",
+    "rating_note",
+    "radiation_heading",
+    "radiation_intro",
+    "radiation_note",
+    "study_note_heading",
+    "contrast_note",
+    "pitfalls_heading",
+    "pitfalls_intro",
+    "sources_heading",
+    "treatment_sources",
+    "not_patient_data",
+)
+
+
+class EvidencePageSchema(Schema):
+    texts = Keyed(Template(EVIDENCE_PAGE_FIELDS), require=EVIDENCE_PAGE_TEXTS, required=True)
+    # Every level variants.yaml may print, in plain words (not "O 0 mSv").
+    radiation_levels = Keyed(
+        fields.String(validate=TEXT),
+        keys=fields.String(validate=validate.OneOf(RADIATION_LEVELS)),
+        require=RADIATION_LEVELS,
+        required=True,
+    )
 
 
 class LabelsSchema(Schema):
@@ -258,6 +315,9 @@ class CardTextsSchema(Schema):
     study_notes = Keyed(fields.String(validate=TEXT), keys=enum_field(Modality), required=True)
     headings = Keyed(fields.String(validate=TEXT), require=HEADINGS, required=True)
     source_label = fields.String(required=True, validate=TEXT)
+    link_label = fields.String(required=True, validate=TEXT)
+    card_pitfalls = fields.Integer(required=True, validate=validate.Range(min=1, max=4))
+    evidence_page = fields.Nested(EvidencePageSchema, required=True)
     labels = fields.Nested(LabelsSchema, required=True)
 
     @validates_schema
@@ -308,6 +368,18 @@ class CardTextsSchema(Schema):
             },
             headings=data["headings"],
             source_label=data["source_label"],
+            general_pitfalls={
+                name: " ".join(item["general"].split()) for name, item in data["pitfalls"].items()
+            },
+            card_pitfalls=data["card_pitfalls"],
+            link_label=data["link_label"],
+            evidence_page={
+                **{
+                    name: " ".join(text.split())
+                    for name, text in data["evidence_page"]["texts"].items()
+                },
+                "radiation_levels": data["evidence_page"]["radiation_levels"],
+            },
             category_labels=labels["categories"],
             modality_labels=labels["modalities"],
             region_labels=labels["regions"],

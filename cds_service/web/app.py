@@ -22,7 +22,9 @@ from cds_service.web.errors import register_error_handlers
 from cds_service.web.json_provider import OrjsonProvider
 from cds_service.web.metrics import register_metrics
 from cds_service.web.openapi import register_openapi
+from cds_service.web.pages import pages
 from cds_service.web.state import EXTENSION_KEY, ServiceState
+from cds_service.web.terminology import fhir_api
 
 log = logging.getLogger("cds_service")
 
@@ -57,6 +59,8 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
         max_age=600,
     )
     app.register_blueprint(blueprint)
+    app.register_blueprint(pages)
+    app.register_blueprint(fhir_api)
     register_openapi(app)
     register_metrics(app)
     register_error_handlers(app)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g, jsonify, request
 from marshmallow import ValidationError
 
 from cds_service import __version__
@@ -46,7 +46,9 @@ def invoke(service_id: str):
     g.cds_hook, g.cds_hook_instance = hook_request.hook, hook_request.hook_instance
     hook_request = check_fhir_server(hook_request)
     try:
-        outcome = service_state().pipeline.run(service, hook_request, started)
+        outcome = service_state().pipeline.run(
+            service, hook_request, started, base_url=public_base_url()
+        )
     except PatientDataUnavailable as unavailable:
         body = operation_outcome(412, unavailable.reason, tuple(unavailable.missing))
         return jsonify(body), 412
@@ -80,6 +82,13 @@ def feedback(service_id: str):
 def healthz():
     knowledge = service_state().knowledge
     return jsonify({"status": "ok", "version": __version__, "knowledgeVersion": knowledge.version})
+
+
+def public_base_url() -> str:
+    """The service's address as the clinician's browser reaches it: CDS_PUBLIC_BASE_URL
+    behind a proxy, else the base URL of the request."""
+    configured = service_state().settings.public_base_url
+    return configured or request.url_root.rstrip("/")
 
 
 def _site() -> SiteProfile:

@@ -297,7 +297,9 @@ def hook_requests(draw: st.DrawFn) -> tuple[str, dict]:
 
 def run(service_id: str, request: dict) -> tuple[HookRequest, HookOutcome]:
     hook_request: HookRequest = HookRequestSchema().load(request)
-    return hook_request, pipeline().run(SERVICES_BY_ID[service_id], hook_request)
+    return hook_request, pipeline().run(
+        SERVICES_BY_ID[service_id], hook_request, base_url="http://cds.test"
+    )
 
 
 def evaluated_orders(service_id: str, hook_request: HookRequest) -> dict[str, dict]:
