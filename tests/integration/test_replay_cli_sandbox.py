@@ -1,11 +1,10 @@
 """What the README's sandbox guide promises, replayed with the requests the sandbox sends.
 
-The CDS Hooks sandbox's PAMA screen (cds-hooks/sandbox `src/components/Pama/pama.jsx`, notes in
-shared/knowledge/cds-hooks-spec.md §8) calls order-select with one draft ServiceRequest
-`example-request-id` (intent `plan`, a CPT coding, SNOMED reasons, no authoredOn), always
-sends `fhirServer`, omits prefetch keys whose search came back empty, and reads the rating
-only from `extension.systemActions`. The first call, before a study is picked, carries an
-empty coding.
+The CDS Hooks sandbox's PAMA screen (cds-hooks/sandbox `src/components/Pama/pama.jsx`) calls
+order-select with one draft ServiceRequest `example-request-id` (intent `plan`, a CPT coding,
+SNOMED reasons, no authoredOn), always sends `fhirServer`, omits prefetch keys whose search
+came back empty, and reads the rating only from `extension.systemActions`. The first call,
+before a study is picked, carries an empty coding.
 """
 
 from __future__ import annotations
