@@ -26,11 +26,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cds_service import feedback_report_queries as queries
-from cds_service.decision.model import LEGACY_TOPIC_CODES
 from cds_service.feedback_report_html import render_html
 from cds_service.issued_cards import NO_TOPIC
 from cds_service.knowledge.labels import topic_label as topic_words
 from cds_service.suggested_changes import CHANGED
+from cds_service.vocabulary import LEGACY_TOPIC_CODES
 
 NOT_RECORDED = "not-recorded"  # feedback on a card that card_issued does not know
 NO_REASON = "no reason given"

@@ -30,8 +30,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from cds_service.auth.keys import InlineKeys, JwkSetError
 from cds_service.auth.servers import is_within_base
-from cds_service.decision.model import Indicator
 from cds_service.presentation import DEFAULT_SITE, Profile, SiteProfile
+from cds_service.vocabulary import Indicator
 
 log = logging.getLogger(__name__)
 

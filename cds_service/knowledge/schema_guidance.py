@@ -6,16 +6,6 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from cds_service.decision.model import (
-    Category,
-    Contrast,
-    FindingKind,
-    Guidance,
-    Modality,
-    Qualifier,
-    SpineRegion,
-    Topic,
-)
 from cds_service.knowledge.labels import LABEL_FRAGMENTS
 from cds_service.knowledge.model import (
     CardText,
@@ -32,6 +22,16 @@ from cds_service.knowledge.schema_fields import (
     Template,
     enum_field,
     source_ids,
+)
+from cds_service.vocabulary import (
+    Category,
+    Contrast,
+    FindingKind,
+    Guidance,
+    Modality,
+    Qualifier,
+    SpineRegion,
+    Topic,
 )
 
 SUMMARY_FIELDS = ("ordered", "suggested", "category")

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from cds_service.decision.imaging_history import spine_mri_evidence
-from cds_service.decision.model import SpineRegion
 from cds_service.fhir import gather_history
 from cds_service.settings import Settings
+from cds_service.vocabulary import SpineRegion
 from tests.conftest import FIXTURES, SYNTHEA
 from tests.integration.fhir_helpers import (
     IMAGING_KEYS,
