@@ -290,7 +290,7 @@ def test_an_accepted_suggestion_is_reported_as_an_accepted_change_of_the_order(
     app, client, database_url
 ):
     from cds_service.db import suggestion_issued_table
-    from cds_service.feedback_report import build_report, render_text
+    from cds_service.feedback.report import build_report, render_text
 
     card = _seed_call(client)["cards"][0]
     _flush_issued_cards(app)
@@ -333,7 +333,7 @@ def test_a_failing_statistics_write_does_not_cost_the_clinician_the_card(
         card = _seed_call(client)["cards"][0]
         _flush_issued_cards(app)
     assert card["summary"]
-    (warning,) = [r for r in caplog.records if r.name == "cds_service.issued_cards"]
+    (warning,) = [r for r in caplog.records if r.name == "cds_service.feedback.issued_cards"]
     assert "vcf-imaging-order-select" in warning.getMessage()
     assert "OperationalError" in warning.getMessage()
     assert card["uuid"] not in warning.getMessage()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.replay import Scenario, replay
-from cds_service.replay_cli import open_sender
+from cds_service.replay.core import Scenario, replay
+from cds_service.replay.service import open_sender
 
 from ..conftest import FIXTURES
 

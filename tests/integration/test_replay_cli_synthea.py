@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cds_service.replay_cli import main
+from cds_service.replay.cli import main
 
 from ..conftest import SYNTHEA, synthea_bundles
 
