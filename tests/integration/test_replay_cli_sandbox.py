@@ -1,4 +1,4 @@
-"""What the README's sandbox guide promises, replayed with the requests the sandbox sends.
+"""What the sandbox guide (docs/integration.md) promises, replayed with the sandbox's requests.
 
 The CDS Hooks sandbox's PAMA screen (cds-hooks/sandbox `src/components/Pama/pama.jsx`) calls
 order-select with one draft ServiceRequest `example-request-id` (intent `plan`, a CPT coding,
