@@ -38,12 +38,11 @@ def load_feedback_sample(name: str) -> dict:
 
 
 def synthea_bundles() -> list[Path]:
-    """The repository's Synthea bundles, then those of $CDS_TEST_EXTRA_SYNTHEA not among them."""
+    """The repository's Synthea bundles, then every bundle in $CDS_TEST_EXTRA_SYNTHEA."""
     bundles = sorted(SYNTHEA.glob("*.json"))
     extra = os.environ.get(EXTRA_SYNTHEA)
     if extra:
-        names = {path.name for path in bundles}
-        bundles += [p for p in sorted(Path(extra).glob("*.json")) if p.name not in names]
+        bundles += sorted(Path(extra).glob("*.json"))
     return bundles
 
 

@@ -24,7 +24,12 @@ def test_all_24_synthea_patients_are_there():
     assert len(list(SYNTHEA.glob("*.json"))) == 24
 
 
-@pytest.mark.parametrize("bundle", BUNDLES, ids=lambda path: path.name.split("_")[0])
+def bundle_id(path):
+    where = "" if path.parent == SYNTHEA else "extra-"
+    return where + path.name.split("_")[0]
+
+
+@pytest.mark.parametrize("bundle", BUNDLES, ids=bundle_id)
 def test_no_synthea_patient_gets_a_card_for_ct_lumbar_spine_with_contrast(bundle, tmp_path, capsys):
     saved = tmp_path / "request.json"
     started = time.monotonic()
