@@ -4,11 +4,11 @@
     python bench/run.py --tiny     # every part at a tiny size (CI: under a minute)
 
 Needs wrk and hey (Debian: `apt-get install -y wrk hey`), the Synthea bundles of
-`../shared/synthea-r4/` and sekmet-fhir (installed into its own venv on first use, see
-tests/integration/fhir_server.py). Prints the figures with their ratios and writes
-`bench/results/latest.json` and `bench/results/latest.md`. Exits 1 when a part could not
-be measured (a server did not start, or answered other than 200); a missed target is
-reported, not failed, because the figures depend on the machine.
+`tests/data/synthea/` (`--synthea` names another folder) and sekmet-fhir (installed into its
+own venv on first use, see tests/integration/fhir_server.py). Prints the figures with their
+ratios and writes `bench/results/latest.json` and `bench/results/latest.md`. Exits 1 when a
+part could not be measured (a server did not start, or answered other than 200); a missed
+target is reported, not failed, because the figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -202,7 +202,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=Path(__file__).with_name("results"), help="results folder"
     )
     parser.add_argument(
-        "--synthea", type=Path, default=SYNTHEA_DIR, help="folder of Synthea bundles"
+        "--synthea",
+        type=Path,
+        default=SYNTHEA_DIR,
+        help="folder of Synthea bundles (default: tests/data/synthea)",
     )
     args = parser.parse_args(argv)
     unknown = set(args.parts) - set(PARTS)

@@ -1,7 +1,7 @@
 """Realistic hook requests: a long elderly history that mostly does not matter, plus a prior VCF.
 
 The history is the Conditions and Procedures of the Synthea patients in
-`../shared/synthea-r4/` (osteoporosis, cancers, check-ups...), taken in a fixed order and
+`tests/data/synthea/` (osteoporosis, cancers, check-ups...), taken in a fixed order and
 repeated with fresh ids until the prefetch holds the wanted number of resources. The seed
 scenario's own record (a prior L2 compression fracture, osteoporosis, a kyphoplasty) and its
 draft order (CT thoracic spine with contrast) stay in, so every request gets its card.
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SYNTHEA_DIR = REPO_ROOT.parent / "shared" / "synthea-r4"
+SYNTHEA_DIR = REPO_ROOT / "tests" / "data" / "synthea"
 SEED = REPO_ROOT / "fixtures" / "seed-kyphoplasty-ct-thoracic-with-contrast" / "request.json"
 SERVICE_PATH = "/cds-services/vcf-imaging-order-select"
 HISTORY_TYPES = {"Condition": "conditions", "Procedure": "procedures"}

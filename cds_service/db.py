@@ -70,7 +70,7 @@ card_issued_table = sa.Table(
     sa.Column("silent", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
-# What each suggestion of an issued card would change (cds_service/suggested_changes.py): the
+# What each suggestion of an issued card would change (feedback/suggested_changes.py): the
 # order it changes, or that it adds one, and the study it suggests; so that an accepted
 # suggestion counts as an accepted change. No patient data in here either.
 suggestion_issued_table = sa.Table(

@@ -35,7 +35,7 @@ from cds_service.cdshooks.response import (
     SelectionBehavior,
     Suggestion,
 )
-from cds_service.decision.model import Indicator
+from cds_service.vocabulary import Indicator
 
 _LEVEL = {Indicator.INFO: 0, Indicator.WARNING: 1, Indicator.CRITICAL: 2}
 

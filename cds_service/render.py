@@ -28,17 +28,7 @@ from cds_service.cdshooks.response import (
     Source,
     Suggestion,
 )
-from cds_service.decision.model import (
-    Category,
-    ClassifiedOrder,
-    Contrast,
-    Evidence,
-    Modality,
-    OrderDecision,
-    SpineRegion,
-    Study,
-    Topic,
-)
+from cds_service.decision.model import ClassifiedOrder, Evidence, OrderDecision
 from cds_service.decision.model import Suggestion as DecidedSuggestion
 from cds_service.decision.suggestions import ADJACENT_LEVEL_FRACTURE
 from cds_service.evidence import evidence_path
@@ -52,6 +42,7 @@ from cds_service.knowledge.model import (
     Knowledge,
     Variant,
 )
+from cds_service.vocabulary import Category, Contrast, Modality, SpineRegion, Study, Topic
 
 PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
 PAMA_RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"

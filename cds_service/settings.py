@@ -1,7 +1,7 @@
 """Settings from environment variables, validated once at start-up.
 
 Every variable has a default that works on a fresh machine with no other service;
-the README's configuration table lists the same names, defaults and meanings.
+the configuration table of docs/operations.md lists the same names, defaults and meanings.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,16 @@ FIXTURES = REPO_ROOT / "fixtures"
 # "Today" of every fixture (CDS_REFERENCE_DATE): draft orders without authoredOn count their
 # look-backs from it, so golden answers do not change with the calendar.
 REFERENCE_DATE = dt.date(2026, 12, 3)
-# shared/ sits beside the project checkout (as in CI); tests that need it say so.
-SHARED = REPO_ROOT.parent / "shared"
-EXAMPLES = SHARED / "cds-hooks-examples"
-# Feedback bodies in Epic's documented shapes (tests/data/feedback/README.md says from where).
-FEEDBACK_SAMPLES = Path(__file__).resolve().parent / "data" / "feedback"
+# Everything the tests read lives in the repository; tests/data/README.md says where each
+# file comes from and under which licence.
+DATA = Path(__file__).resolve().parent / "data"
+EXAMPLES = DATA / "cds-hooks"
+FEEDBACK_SAMPLES = DATA / "feedback"
+SANDBOX_JWKS = DATA / "sandbox" / "jwks-public.json"
+SYNTHEA = DATA / "synthea"
+# A folder of more Synthea bundles (e.g. whole exports rather than the trimmed ones here): the
+# realistic-input tests replay them too. Optional; nothing needs it.
+EXTRA_SYNTHEA = "CDS_TEST_EXTRA_SYNTHEA"
 
 
 def load_example(relative: str) -> dict:
@@ -29,6 +35,15 @@ def load_example(relative: str) -> dict:
 
 def load_feedback_sample(name: str) -> dict:
     return json.loads((FEEDBACK_SAMPLES / name).read_text())
+
+
+def synthea_bundles() -> list[Path]:
+    """The repository's Synthea bundles, then every bundle in $CDS_TEST_EXTRA_SYNTHEA."""
+    bundles = sorted(SYNTHEA.glob("*.json"))
+    extra = os.environ.get(EXTRA_SYNTHEA)
+    if extra:
+        bundles += sorted(Path(extra).glob("*.json"))
+    return bundles
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ import yaml
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from cds_service.auth.keys import InlineKeys, JwkSetError
-from cds_service.decision.model import Indicator
 from cds_service.fhir.base_url import canonical_fhir_base, is_within_base
 from cds_service.presentation import DEFAULT_SITE, Profile, SiteProfile
+from cds_service.vocabulary import Indicator
 
 log = logging.getLogger(__name__)
 

@@ -16,21 +16,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from cds_service.decision.levels import adjacent_levels
-from cds_service.decision.model import (
-    Category,
-    ClassifiedOrder,
-    Contrast,
-    Evidence,
-    Guidance,
-    Indicator,
-    Modality,
-    OrderDecision,
-    PatientFindings,
-    Qualifier,
-    SpineRegion,
-    Study,
-    Topic,
-)
+from cds_service.decision.model import ClassifiedOrder, Evidence, OrderDecision, PatientFindings
 from cds_service.decision.recency import why_not_recent
 from cds_service.decision.record import calendar_day
 from cds_service.decision.red_flags import RedFlags
@@ -39,6 +25,17 @@ from cds_service.decision.suggestions import (
     make_suggestions,
     pitfalls_for,
     suggestion_regions,
+)
+from cds_service.vocabulary import (
+    Category,
+    Contrast,
+    Guidance,
+    Indicator,
+    Modality,
+    Qualifier,
+    SpineRegion,
+    Study,
+    Topic,
 )
 
 if TYPE_CHECKING:

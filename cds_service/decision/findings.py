@@ -14,15 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cds_service.decision.imaging_history import spine_mri_evidence
 from cds_service.decision.levels import regions_of_levels, vertebral_levels
-from cds_service.decision.model import (
-    Evidence,
-    FindingKind,
-    FindingSource,
-    Modality,
-    PatientFindings,
-    PatientHistory,
-    SpineRegion,
-)
+from cds_service.decision.model import Evidence, FindingSource, PatientFindings, PatientHistory
 from cds_service.decision.record import (
     codings,
     concept_texts,
@@ -34,6 +26,7 @@ from cds_service.decision.record import (
     status_code,
 )
 from cds_service.decision.text_flags import concept_flags, severe_deficit_words
+from cds_service.vocabulary import FindingKind, Modality, SpineRegion
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import CodeEntry, Knowledge

@@ -25,19 +25,11 @@ from typing import TYPE_CHECKING
 from cds_service.decision.augmentation import before_augmentation
 from cds_service.decision.levels import adjacent_levels, regions_of_levels
 from cds_service.decision.model import (
-    Category,
     ClassifiedOrder,
-    Contrast,
     Evidence,
-    Guidance,
-    Indicator,
-    Modality,
     OrderDecision,
     PatientFindings,
-    SpineRegion,
-    Study,
     Suggestion,
-    Topic,
 )
 from cds_service.decision.record import calendar_day
 from cds_service.decision.red_flags import RedFlags, collect_red_flags
@@ -46,6 +38,16 @@ from cds_service.decision.suggestions import (
     pitfalls_for,
     requirements_for,
     suggestion_regions,
+)
+from cds_service.vocabulary import (
+    Category,
+    Contrast,
+    Guidance,
+    Indicator,
+    Modality,
+    SpineRegion,
+    Study,
+    Topic,
 )
 
 if TYPE_CHECKING:

@@ -26,14 +26,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from cds_service.decision.levels import regions_of_levels, vertebral_levels
-from cds_service.decision.model import (
-    Evidence,
-    FindingKind,
-    FindingSource,
-    Modality,
-    PatientHistory,
-    SpineRegion,
-)
+from cds_service.decision.model import Evidence, FindingSource, PatientHistory
 from cds_service.decision.orders import study_from_text
 from cds_service.decision.record import (
     concept_texts,
@@ -41,6 +34,7 @@ from cds_service.decision.record import (
     orderables_in,
     reference_to,
 )
+from cds_service.vocabulary import FindingKind, Modality, SpineRegion
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import Knowledge, TextPatterns

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from cds_service.decision.model import SpineRegion
+from cds_service.vocabulary import SpineRegion
 
 _SEGMENT_COUNTS = (("C", 7), ("T", 12), ("L", 5), ("S", 5))
 # Cranio-caudal order of the mobile spine and sacrum: C1 ... C7, T1 ... T12, L1 ... L5, S1 ... S5.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from cds_service.decision.model import Evidence, FindingKind, FindingSource
+from cds_service.decision.model import Evidence, FindingSource
 from cds_service.decision.record import concept_texts, concept_words, first_match
 from cds_service.decision.text_flags import (
     TextFlag,
@@ -21,6 +21,7 @@ from cds_service.decision.text_flags import (
     red_flags_in_text,
     severe_deficit_words,
 )
+from cds_service.vocabulary import FindingKind
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import Knowledge

@@ -11,13 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cds_service.decision.levels import regions_of_levels, vertebral_levels
-from cds_service.decision.model import (
-    ClassifiedOrder,
-    Contrast,
-    Modality,
-    SpineRegion,
-    Study,
-)
+from cds_service.decision.model import ClassifiedOrder
 from cds_service.decision.order_flags import order_red_flags, reason_references
 from cds_service.decision.record import (
     codings,
@@ -28,6 +22,7 @@ from cds_service.decision.record import (
     orderables_in,
     reference_to,
 )
+from cds_service.vocabulary import Contrast, Modality, SpineRegion, Study
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import Knowledge, TextPatterns

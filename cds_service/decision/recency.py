@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cds_service.decision.model import Evidence, Qualifier, SpineRegion
+from cds_service.decision.model import Evidence
 from cds_service.decision.record import calendar_day
+from cds_service.vocabulary import Qualifier, SpineRegion
 
 
 def why_not_recent(

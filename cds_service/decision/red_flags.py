@@ -19,16 +19,9 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cds_service.decision.model import (
-    ClassifiedOrder,
-    Evidence,
-    FindingKind,
-    FindingSource,
-    PatientFindings,
-    Qualifier,
-    SpineRegion,
-)
+from cds_service.decision.model import ClassifiedOrder, Evidence, FindingSource, PatientFindings
 from cds_service.decision.record import latest_day
+from cds_service.vocabulary import FindingKind, Qualifier, SpineRegion
 
 _ON_ORDER_SOURCES = frozenset(
     {FindingSource.ORDER_REASON, FindingSource.ORDER_NOTE, FindingSource.ORDER_TEXT}

@@ -12,18 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from cds_service.decision.model import (
-    ClassifiedOrder,
-    Contrast,
-    Modality,
-    PatientFindings,
-    SpineRegion,
-    Study,
-    Suggestion,
-    Topic,
-)
+from cds_service.decision.model import ClassifiedOrder, PatientFindings, Suggestion
 from cds_service.decision.red_flags import regions_of
 from cds_service.knowledge.labels import study_label
+from cds_service.vocabulary import Contrast, Modality, SpineRegion, Study, Topic
 
 if TYPE_CHECKING:
     from cds_service.decision.red_flags import RedFlags

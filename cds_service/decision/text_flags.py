@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cds_service.decision.levels import regions_of_levels, vertebral_levels
-from cds_service.decision.model import FindingKind, SpineRegion
+from cds_service.vocabulary import FindingKind, SpineRegion
 
 if TYPE_CHECKING:
     from cds_service.knowledge.model import RedFlagPattern, TextPatterns

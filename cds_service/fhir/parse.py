@@ -26,7 +26,7 @@ from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from cds_service.decision.model import Modality, PatientHistory
+from cds_service.decision.model import PatientHistory
 from cds_service.decision.orders import study_from_text
 from cds_service.decision.text_flags import concept_flags
 from cds_service.fhir.views import (
@@ -38,6 +38,7 @@ from cds_service.fhir.views import (
 )
 from cds_service.json_shape import MAX_JSON_DEPTH, nested_deeper_than
 from cds_service.knowledge.model import Knowledge, TextPatterns, ValueSet
+from cds_service.vocabulary import Modality
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterator
 from itertools import combinations
 
-from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
 from cds_service.knowledge.model import CardWording
+from cds_service.vocabulary import Contrast, Modality, SpineRegion, Study
 
 REGION_ORDER = (SpineRegion.CERVICAL, SpineRegion.THORACIC, SpineRegion.LUMBAR)
 _ACRONYMS = {"mri": "MRI", "ct": "CT", "vcf": "VCF", "acr": "ACR"}
@@ -25,7 +25,7 @@ _SPINE_AREA_MODALITIES = frozenset(
     {Modality.CT, Modality.MRI, Modality.RADIOGRAPH, Modality.CT_MYELOGRAPHY}
 )
 # Only CT and MRI come with an IV contrast choice in the ACR tables (knowledge pack §1.3);
-# CT myelography is intrathecal by definition; the rest take no contrast (decision/model.py).
+# CT myelography is intrathecal by definition; the rest take no contrast (vocabulary.py).
 _IV_CONTRASTS = (
     Contrast.WITHOUT,
     Contrast.WITH,

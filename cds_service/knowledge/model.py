@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.decision.model import (
+from cds_service.vocabulary import (
     Category,
     Contrast,
     FindingKind,

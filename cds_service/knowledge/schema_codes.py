@@ -8,7 +8,6 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from cds_service.decision.model import Contrast, FindingKind, Modality, SpineRegion, Study
 from cds_service.knowledge.labels import contrasts_for
 from cds_service.knowledge.model import (
     KNOWN_SYSTEMS,
@@ -30,6 +29,7 @@ from cds_service.knowledge.schema_fields import (
     enum_field,
     source_ids,
 )
+from cds_service.vocabulary import Contrast, FindingKind, Modality, SpineRegion, Study
 
 
 @dataclass(frozen=True)

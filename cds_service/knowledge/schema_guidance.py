@@ -13,16 +13,6 @@ from marshmallow import (
     validates_schema,
 )
 
-from cds_service.decision.model import (
-    Category,
-    Contrast,
-    FindingKind,
-    Guidance,
-    Modality,
-    Qualifier,
-    SpineRegion,
-    Topic,
-)
 from cds_service.knowledge.labels import LABEL_FRAGMENTS
 from cds_service.knowledge.model import (
     CardText,
@@ -39,6 +29,16 @@ from cds_service.knowledge.schema_fields import (
     Template,
     enum_field,
     source_ids,
+)
+from cds_service.vocabulary import (
+    Category,
+    Contrast,
+    FindingKind,
+    Guidance,
+    Modality,
+    Qualifier,
+    SpineRegion,
+    Topic,
 )
 
 SUMMARY_FIELDS = ("ordered", "suggested", "category")

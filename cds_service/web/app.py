@@ -11,7 +11,7 @@ from flask_cors import CORS
 from requests.adapters import HTTPAdapter
 
 from cds_service.db import create_database_engine
-from cds_service.feedback import FeedbackStore
+from cds_service.feedback.store import FeedbackStore
 from cds_service.knowledge.loader import load_knowledge
 from cds_service.pipeline import HookPipeline
 from cds_service.render import Renderer

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from cds_service.feedback import FeedbackStore
+from cds_service.feedback.store import FeedbackStore
 from cds_service.knowledge.model import Knowledge
 from cds_service.pipeline import HookPipeline
 from cds_service.settings import Settings

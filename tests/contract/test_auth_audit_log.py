@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.decision.model import Category, Topic
+from cds_service.vocabulary import Category, Topic
 from tests.trust_support import (
     ACCESS_TOKEN,
     EHR,

@@ -39,12 +39,12 @@ def stored_reasons(database_url: str) -> dict[str, list[tuple]]:
 @pytest.mark.parametrize(
     "example",
     [
-        "spec-2.0.1/feedback-accepted.json",
-        "spec-2.0.1/feedback-overridden-no-reason.json",
-        "spec-2.0.1/feedback-overridden-with-reason.json",
+        "feedback-accepted.json",
+        "feedback-overridden-no-reason.json",
+        "feedback-overridden-with-reason.json",
     ],
 )
-def test_official_feedback_examples_are_stored(client, database_url, example):
+def test_feedback_in_the_spec_shapes_is_stored(client, database_url, example):
     body = load_example(example)
     response = client.post(FEEDBACK, json=body)
     assert response.status_code == 200
@@ -58,20 +58,20 @@ def test_official_feedback_examples_are_stored(client, database_url, example):
 
 
 def test_override_reason_and_comment_are_kept(client, database_url):
-    client.post(FEEDBACK, json=load_example("spec-2.0.1/feedback-overridden-with-reason.json"))
+    client.post(FEEDBACK, json=load_example("feedback-overridden-with-reason.json"))
     (row,) = stored_rows(database_url)
-    assert row["override_reason_code"] == "d7ecf885"
-    assert row["override_user_comment"] == "A comment entered by the clinician."
+    assert row["override_reason_code"] == "pt-declined"
+    assert row["override_user_comment"] == "Free text typed by the clinician."
 
 
 def test_accepted_suggestions_are_kept(client, database_url):
-    client.post(FEEDBACK, json=load_example("spec-2.0.1/feedback-accepted.json"))
+    client.post(FEEDBACK, json=load_example("feedback-accepted.json"))
     (row,) = stored_rows(database_url)
-    assert row["accepted_suggestions"] == ["e56e1945-20b3-4393-8503-a1a20fd73152"]
+    assert row["accepted_suggestions"] == ["7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"]
 
 
 def test_a_repeated_identical_entry_is_stored_once(client, database_url):
-    body = load_example("spec-2.0.1/feedback-accepted.json")
+    body = load_example("feedback-accepted.json")
     assert client.post(FEEDBACK, json=body).get_json() == {"received": 1, "stored": 1}
     assert client.post(FEEDBACK, json=body).get_json() == {"received": 1, "stored": 0}
     assert len(stored_rows(database_url)) == 1
@@ -81,7 +81,7 @@ def test_feedback_survives_a_restart_of_the_service(database_url):
     from cds_service import create_app
     from cds_service.settings import Settings
 
-    body = load_example("spec-2.0.1/feedback-overridden-no-reason.json")
+    body = load_example("feedback-overridden-no-reason.json")
     create_app(Settings(database_url=database_url)).test_client().post(FEEDBACK, json=body)
     again = create_app(Settings(database_url=database_url)).test_client()
     assert again.post(FEEDBACK, json=body).get_json()["stored"] == 0
@@ -89,14 +89,14 @@ def test_feedback_survives_a_restart_of_the_service(database_url):
 
 
 def test_several_entries_in_one_call_are_all_stored(client, database_url):
-    accepted = load_example("spec-2.0.1/feedback-accepted.json")["feedback"][0]
-    overridden = load_example("spec-2.0.1/feedback-overridden-no-reason.json")["feedback"][0]
+    accepted = load_example("feedback-accepted.json")["feedback"][0]
+    overridden = load_example("feedback-overridden-no-reason.json")["feedback"][0]
     response = client.post(FEEDBACK, json={"feedback": [accepted, overridden]})
     assert response.get_json() == {"received": 2, "stored": 2}
 
 
 def _accepted() -> dict:
-    return copy.deepcopy(load_example("spec-2.0.1/feedback-accepted.json"))
+    return copy.deepcopy(load_example("feedback-accepted.json"))
 
 
 @pytest.mark.parametrize(
@@ -176,7 +176,7 @@ def test_every_reason_of_an_epic_batch_is_stored_with_display_and_comment(client
 
 
 def test_an_entry_with_several_reasons_keeps_them_all_in_the_order_sent(client, database_url):
-    spec = load_example("spec-2.0.1/feedback-overridden-with-reason.json")
+    spec = load_example("feedback-overridden-with-reason.json")
     entry = spec["feedback"][0]
     epic = load_feedback_sample("epic-overridden-extension.json")["feedback"][0]
     entry["overrideReasons"] = [epic["overrideReasons"], {"reason": {"code": "patrefused"}}]
@@ -185,12 +185,12 @@ def test_an_entry_with_several_reasons_keeps_them_all_in_the_order_sent(client, 
 
     (reasons,) = stored_reasons(database_url).values()
     assert [(system, code) for system, code, _, _ in reasons] == [
-        ("https://example.com/cds-hooks/override-reason-system", "d7ecf885"),
+        ("https://ehr.example.org/fhir/CodeSystem/override-reason", "pt-declined"),
         (EPIC_REASON_CATEGORY, "45"),
         (None, "patrefused"),
     ]
     (row,) = stored_rows(database_url)
-    assert row["override_reason_code"] == "d7ecf885"  # the first, in the first release's column
+    assert row["override_reason_code"] == "pt-declined"  # the first, in the first release's column
 
 
 def test_override_reasons_as_a_list_are_read_too(client, database_url):
@@ -290,7 +290,7 @@ def test_an_accepted_suggestion_is_reported_as_an_accepted_change_of_the_order(
     app, client, database_url
 ):
     from cds_service.db import suggestion_issued_table
-    from cds_service.feedback_report import build_report, render_text
+    from cds_service.feedback.report import build_report, render_text
 
     card = _seed_call(client)["cards"][0]
     _flush_issued_cards(app)
@@ -333,7 +333,7 @@ def test_a_failing_statistics_write_does_not_cost_the_clinician_the_card(
         card = _seed_call(client)["cards"][0]
         _flush_issued_cards(app)
     assert card["summary"]
-    (warning,) = [r for r in caplog.records if r.name == "cds_service.issued_cards"]
+    (warning,) = [r for r in caplog.records if r.name == "cds_service.feedback.issued_cards"]
     assert "vcf-imaging-order-select" in warning.getMessage()
     assert "OperationalError" in warning.getMessage()
     assert card["uuid"] not in warning.getMessage()

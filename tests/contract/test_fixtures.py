@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cds_service.replay import load_scenarios, normalize, replay
+from cds_service.replay.core import load_scenarios, normalize, replay
 
 from ..conftest import FIXTURES
 

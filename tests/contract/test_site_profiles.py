@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from cds_service.auth import AuthConfigError
 from cds_service.db import create_database_engine
-from cds_service.replay import load_scenarios, normalize
+from cds_service.replay.core import load_scenarios, normalize
 from tests.trust_support import (
     EHR,
     auth_app,
@@ -101,7 +101,7 @@ def test_silent_shows_nothing_and_writes_no_rating(client):
 
 
 def test_a_silent_sites_cards_are_reported_as_would_have_fired(tmp_path):
-    from cds_service.feedback_report import build_report
+    from cds_service.feedback.report import build_report
     from cds_service.web.state import service_state
 
     silent = next(s for s in SCENARIOS if s.name == "silent")

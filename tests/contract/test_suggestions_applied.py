@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.replay import load_scenarios
+from cds_service.replay.core import load_scenarios
 
 from ..conftest import FIXTURES
 

@@ -1,18 +1,30 @@
-"""Databases for the integration tests: one private PostgreSQL server for the whole run."""
+"""Databases for the integration tests: one private PostgreSQL server for the whole run.
+
+Without PostgreSQL on the machine the tests that need it are skipped, the reason naming the
+package to install; CDS_REQUIRE_POSTGRES=1 (set by .ci/run) makes that a failure instead.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .postgres_server import fresh_database, postgres_server
+from .postgres_server import fresh_database, missing_postgres, postgres_server
+
+REQUIRE_POSTGRES = "CDS_REQUIRE_POSTGRES"
 
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     """A PostgreSQL server (PG_TEST_URL, or a private cluster started for this run)."""
+    missing = missing_postgres()
+    if missing is not None:
+        if os.environ.get(REQUIRE_POSTGRES) == "1":
+            pytest.fail(f"{REQUIRE_POSTGRES}=1 but {missing}", pytrace=False)
+        pytest.skip(f"needs PostgreSQL: {missing}")
     with postgres_server() as url:
         yield url
 

@@ -144,7 +144,7 @@ class SekmetServer:
 
 
 def settings_yaml(port: int, workdir: Path, tokens: Iterable[str]) -> str:
-    """The configuration of shared/TESTING.md: bearer auth, no simulator."""
+    """Bearer auth, no simulator (which would act on ServiceRequests), on loopback."""
     token_list = ", ".join(tokens)
     return "\n".join(
         [

@@ -25,8 +25,28 @@ from .processes import free_port
 PG_TEST_URL = "PG_TEST_URL"  # e.g. postgresql+psycopg://user:pass@127.0.0.1:5432/postgres
 
 
+# Debian's package of the server programs, named by every message about their absence.
+INSTALL_HINT = "Debian: `apt-get install -y postgresql`"
+
+
 class PostgresUnavailable(RuntimeError):
     pass
+
+
+class PostgresNotInstalled(PostgresUnavailable):
+    """This machine has no PostgreSQL server programs (and no PG_TEST_URL)."""
+
+
+def missing_postgres() -> str | None:
+    """Why the database tests cannot have a server here, or None when they can."""
+    if os.environ.get(PG_TEST_URL):
+        return None
+    try:
+        postgres_bin_dir()
+        _server_user()
+    except PostgresNotInstalled as missing:
+        return str(missing)
+    return None
 
 
 def postgres_bin_dir() -> Path:
@@ -40,9 +60,9 @@ def postgres_bin_dir() -> Path:
     found = shutil.which("initdb")
     if found:
         return Path(found).resolve().parent
-    raise PostgresUnavailable(
-        "PostgreSQL server programs not found: `apt-get install -y postgresql`, or set "
-        f"{PG_TEST_URL} to a server the tests may create databases on"
+    raise PostgresNotInstalled(
+        f"PostgreSQL server programs not found ({INSTALL_HINT}), or set {PG_TEST_URL} "
+        "to a server the tests may create databases on"
     )
 
 
@@ -103,9 +123,9 @@ def _server_user() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam("postgres")
     except KeyError:
-        raise PostgresUnavailable(
-            "running as root and there is no `postgres` OS user to run the server as: "
-            "`apt-get install -y postgresql` creates it"
+        raise PostgresNotInstalled(
+            "running as root and there is no `postgres` OS user to run the server as "
+            f"({INSTALL_HINT} creates it)"
         ) from None
 
 

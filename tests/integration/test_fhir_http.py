@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cds_service import create_app
-from cds_service.replay import normalize
+from cds_service.replay.core import normalize
 from cds_service.settings import Settings
 from tests.conftest import FIXTURES
 from tests.integration.fault_server import fault_server, slow

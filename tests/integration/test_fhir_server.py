@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from cds_service.decision.imaging_history import spine_mri_evidence
-from cds_service.decision.model import SpineRegion
 from cds_service.fhir import gather_history
 from cds_service.settings import Settings
-from tests.conftest import FIXTURES, SHARED
+from cds_service.vocabulary import SpineRegion
+from tests.conftest import FIXTURES, SYNTHEA
 from tests.integration.fhir_helpers import (
     IMAGING_KEYS,
     OPERATION_OUTCOME,
@@ -131,8 +131,8 @@ def test_a_long_history_is_read_over_several_pages(fhir):
 def test_a_synthea_patient_fetched_page_by_page_equals_its_one_page_prefetch(fhir):
     # A real Synthea record (70 Procedures, cancer history) loaded as exported: POST
     # entries with urn:uuid references, so the server assigns the ids.
-    bundle = json.loads((SHARED / "synthea-r4" / SYNTHEA_PATIENT).read_text())
-    response = fhir.transaction(bundle["entry"])
+    bundle = json.loads((SYNTHEA / SYNTHEA_PATIENT).read_text())
+    response = fhir.transaction(_without_dangling_references(bundle["entry"]))
     patient_id = next(
         entry["response"]["location"].split("/Patient/")[1].split("/")[0]
         for entry in response["entry"]
@@ -152,6 +152,24 @@ def test_a_synthea_patient_fetched_page_by_page_equals_its_one_page_prefetch(fhi
 
 
 SYNTHEA_PATIENT = "Gilbert_Wunsch_ab591293-dc94-4290-a29f-f35522273600.json"
+
+
+def _without_dangling_references(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trimmed bundle keeps no Encounters; the server refuses a reference to none."""
+    present = {entry["fullUrl"] for entry in entries}
+    kept = []
+    for entry in entries:
+        resource = {
+            name: value
+            for name, value in entry["resource"].items()
+            if not (
+                isinstance(value, dict)
+                and str(value.get("reference", "")).startswith("urn:uuid:")
+                and value["reference"] not in present
+            )
+        }
+        kept.append({**entry, "resource": resource})
+    return kept
 
 
 def test_a_spine_mri_stored_as_a_study_and_a_report_is_fetched_into_the_history(fhir):

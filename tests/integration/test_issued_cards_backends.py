@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from cds_service.db import create_database_engine
-from cds_service.issued_cards import IssuedCardRecorder, record_issued_cards
+from cds_service.feedback.issued_cards import IssuedCardRecorder, record_issued_cards
 from tests.unit.test_issued_cards import SIGN, card, recorded
 
 pytestmark = pytest.mark.integration

@@ -24,9 +24,9 @@ from cds_service.cdshooks.response import (
     Suggestion,
 )
 from cds_service.db import create_database_engine, feedback_override_reason_table, feedback_table
-from cds_service.feedback import FeedbackStore
-from cds_service.feedback_report import build_report
-from cds_service.issued_cards import record_issued_cards
+from cds_service.feedback.issued_cards import record_issued_cards
+from cds_service.feedback.report import build_report
+from cds_service.feedback.store import FeedbackStore
 
 from .gunicorn_server import gunicorn
 from .postgres_server import fresh_database

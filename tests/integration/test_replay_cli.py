@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cds_service.replay_cli import main
+from cds_service.replay.cli import main
 
 from ..conftest import FIXTURES, REPO_ROOT
 from .replay_folders import CHANGED, SCENARIOS, change_order_code, copy_scenarios
@@ -37,7 +37,7 @@ def test_the_console_script_is_this_main():
     config = configparser.ConfigParser()
     config.read(REPO_ROOT / "setup.cfg")
     scripts = config["options.entry_points"]["console_scripts"]
-    assert "cds-replay = cds_service.replay_cli:main" in scripts.strip().splitlines()
+    assert "cds-replay = cds_service.replay.cli:main" in scripts.strip().splitlines()
 
 
 def test_matching_answers_exit_0_with_a_table(reviewed, capsys):

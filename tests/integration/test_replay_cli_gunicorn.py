@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cds_service.replay_cli import main
+from cds_service.replay.cli import main
 
 from .gunicorn_server import free_port, gunicorn
 from .replay_folders import CHANGED, change_order_code, copy_scenarios

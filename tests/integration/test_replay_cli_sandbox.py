@@ -1,11 +1,10 @@
-"""What the README's sandbox guide promises, replayed with the requests the sandbox sends.
+"""What the sandbox guide (docs/integration.md) promises, replayed with the sandbox's requests.
 
-The CDS Hooks sandbox's PAMA screen (cds-hooks/sandbox `src/components/Pama/pama.jsx`, notes in
-shared/knowledge/cds-hooks-spec.md §8) calls order-select with one draft ServiceRequest
-`example-request-id` (intent `plan`, a CPT coding, SNOMED reasons, no authoredOn), always
-sends `fhirServer`, omits prefetch keys whose search came back empty, and reads the rating
-only from `extension.systemActions`. The first call, before a study is picked, carries an
-empty coding.
+The CDS Hooks sandbox's PAMA screen (cds-hooks/sandbox `src/components/Pama/pama.jsx`) calls
+order-select with one draft ServiceRequest `example-request-id` (intent `plan`, a CPT coding,
+SNOMED reasons, no authoredOn), always sends `fhirServer`, omits prefetch keys whose search
+came back empty, and reads the rating only from `extension.systemActions`. The first call,
+before a study is picked, carries an empty coding.
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.replay import Scenario, replay
-from cds_service.replay_cli import open_sender
+from cds_service.replay.core import Scenario, replay
+from cds_service.replay.service import open_sender
 
 from ..conftest import FIXTURES
 

@@ -1,4 +1,8 @@
-"""`cds-replay patient` on real Synthea exports, and on a small patient who has a prior VCF."""
+"""`cds-replay patient` on Synthea exports, and on a small patient who has a prior VCF.
+
+The Synthea patients are tests/data/synthea/ (24 bundles trimmed to Patient, Condition and
+Procedure), plus any in $CDS_TEST_EXTRA_SYNTHEA.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,25 @@ import time
 
 import pytest
 
-from cds_service.replay_cli import main
+from cds_service.replay.cli import main
 
-from ..conftest import SHARED
+from ..conftest import SYNTHEA, synthea_bundles
 
-SYNTHEA = SHARED / "synthea-r4"
-BUNDLES = sorted(SYNTHEA.glob("*.json"))
+BUNDLES = synthea_bundles()
 CT_LUMBAR_WITH_CONTRAST = "72132"
 OSTEOPOROTIC_FRACTURE = "443165006"  # Synthea's hip/wrist fractures, never vertebral
 
 
 def test_all_24_synthea_patients_are_there():
-    assert len(BUNDLES) == 24
+    assert len(list(SYNTHEA.glob("*.json"))) == 24
 
 
-@pytest.mark.parametrize("bundle", BUNDLES, ids=lambda path: path.name.split("_")[0])
+def bundle_id(path):
+    where = "" if path.parent == SYNTHEA else "extra-"
+    return where + path.name.split("_")[0]
+
+
+@pytest.mark.parametrize("bundle", BUNDLES, ids=bundle_id)
 def test_no_synthea_patient_gets_a_card_for_ct_lumbar_spine_with_contrast(bundle, tmp_path, capsys):
     saved = tmp_path / "request.json"
     started = time.monotonic()

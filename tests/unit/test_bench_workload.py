@@ -14,12 +14,12 @@ from cds_service.fhir.parse import build_history
 from tests.integration.fhir_helpers import knowledge
 from tests.integration.processes import procfile_command
 
-from ..conftest import SHARED
+from ..conftest import SYNTHEA
 
 
 @pytest.fixture(scope="module")
 def history():
-    return synthea_history(SHARED / "synthea-r4")
+    return synthea_history(SYNTHEA)
 
 
 @pytest.mark.parametrize("resources", [10, 500])

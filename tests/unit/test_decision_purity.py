@@ -15,10 +15,13 @@ from pathlib import Path
 import cds_service.decision
 
 DECISION_DIR = Path(cds_service.decision.__file__).parent
-MODULES = sorted(
-    f"cds_service.decision.{info.name}" for info in pkgutil.iter_modules([str(DECISION_DIR)])
-)
-SOURCES = sorted(DECISION_DIR.glob("*.py"))
+# The vocabulary the core reasons in lives beside it, shared with the knowledge: as pure.
+VOCABULARY = DECISION_DIR.parent / "vocabulary.py"
+MODULES = [
+    *sorted(f"cds_service.decision.{i.name}" for i in pkgutil.iter_modules([str(DECISION_DIR)])),
+    "cds_service.vocabulary",
+]
+SOURCES = [*sorted(DECISION_DIR.glob("*.py")), VOCABULARY]
 
 _FORBIDDEN_IMPORTS = {"flask", "requests", "uuid", "os", "time", "random", "secrets", "socket"}
 _FORBIDDEN_TEXT = ("datetime.now", "date.today", "datetime.utcnow", "os.environ", "getenv")
@@ -26,6 +29,7 @@ _FORBIDDEN_TEXT = ("datetime.now", "date.today", "datetime.utcnow", "os.environ"
 
 def test_the_package_has_the_modules_this_test_guards():
     assert {"cds_service.decision.findings", "cds_service.decision.guidance"} <= set(MODULES)
+    assert VOCABULARY.is_file()
 
 
 def test_importing_every_decision_module_loads_neither_flask_nor_requests():

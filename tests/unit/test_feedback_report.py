@@ -25,8 +25,8 @@ from cds_service.db import (
     feedback_table,
     suggestion_issued_table,
 )
-from cds_service.feedback import FeedbackStore
-from cds_service.feedback_report import (
+from cds_service.feedback.issued_cards import record_issued_cards
+from cds_service.feedback.report import (
     COMMENT_ONLY,
     NOT_RECORDED,
     SUGGESTION_NOT_RECORDED,
@@ -35,8 +35,8 @@ from cds_service.feedback_report import (
     reason_labels_from_knowledge,
     render_text,
 )
-from cds_service.feedback_report_html import render_html
-from cds_service.issued_cards import record_issued_cards
+from cds_service.feedback.report_html import render_html
+from cds_service.feedback.store import FeedbackStore
 from cds_service.render import Renderer
 from cds_service.settings import DEFAULT_KNOWLEDGE_DIR
 

@@ -11,7 +11,7 @@ from cds_service.cdshooks.feedback import (
     OverrideReason,
     override_reasons,
 )
-from cds_service.feedback import entry_hash
+from cds_service.feedback.store import entry_hash
 
 from ..conftest import load_feedback_sample
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from cds_service.db import create_database_engine, feedback_override_reason_table, feedback_table
-from cds_service.feedback import FeedbackStore
+from cds_service.feedback.store import FeedbackStore
 
 from ..conftest import load_feedback_sample
 

@@ -140,7 +140,7 @@ def test_building_only_the_elements_read_answers_every_fixture_as_whole_models_d
     client, monkeypatch
 ):
     from cds_service.fhir import parse
-    from cds_service.replay import load_scenarios
+    from cds_service.replay.core import load_scenarios
     from cds_service.web import body
 
     from ..conftest import FIXTURES

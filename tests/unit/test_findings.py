@@ -7,7 +7,7 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.procedure import Procedure
 
 from cds_service.decision.levels import adjacent_levels, vertebral_levels
-from cds_service.decision.model import FindingKind, SpineRegion
+from cds_service.vocabulary import FindingKind, SpineRegion
 
 from .conftest import (
     CPT,

@@ -5,18 +5,6 @@ from __future__ import annotations
 import pytest
 
 from cds_service.decision import applicable_guidance
-from cds_service.decision.model import (
-    Category,
-    Contrast,
-    FindingKind,
-    Guidance,
-    Indicator,
-    Modality,
-    Qualifier,
-    SpineRegion,
-    Study,
-    Topic,
-)
 from cds_service.decision.red_flags import RedFlags
 from cds_service.decision.suggestions import (
     ADJACENT_LEVEL_FRACTURE,
@@ -28,6 +16,18 @@ from cds_service.decision.suggestions import (
     URGENT_CONSULTATION,
 )
 from cds_service.knowledge.labels import study_label
+from cds_service.vocabulary import (
+    Category,
+    Contrast,
+    FindingKind,
+    Guidance,
+    Indicator,
+    Modality,
+    Qualifier,
+    SpineRegion,
+    Study,
+    Topic,
+)
 
 from .conftest import (
     CPT,

@@ -14,7 +14,8 @@ from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.imagingstudy import ImagingStudy
 
 from cds_service.decision.imaging_history import spine_mri_evidence
-from cds_service.decision.model import FindingKind, PatientHistory, SpineRegion
+from cds_service.decision.model import PatientHistory
+from cds_service.vocabulary import FindingKind, SpineRegion
 from tests.integration.fhir_helpers import CPT, DICOM, LOINC, SNOMED, knowledge
 
 CERVICAL, THORACIC, LUMBAR = SpineRegion.CERVICAL, SpineRegion.THORACIC, SpineRegion.LUMBAR

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from cds_service.cdshooks.response import Card, Coding, Source
 from cds_service.db import card_issued_table, create_database_engine
-from cds_service.issued_cards import IssuedCardRecorder, record_issued_cards
+from cds_service.feedback.issued_cards import IssuedCardRecorder, record_issued_cards
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIGN = "vcf-imaging-order-sign"
@@ -217,7 +217,7 @@ import atexit, sys, threading
 import sqlalchemy as sa
 from cds_service.cdshooks.response import Card, Source
 from cds_service.db import create_database_engine
-from cds_service.issued_cards import IssuedCardRecorder
+from cds_service.feedback.issued_cards import IssuedCardRecorder
 
 engine = create_database_engine(sys.argv[1])
 writing, release = threading.Event(), threading.Event()

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from cds_service.auth import AuthConfigError, is_within_base, load_trust_config
+from tests.conftest import SANDBOX_JWKS
 from tests.trust_support import EHR, es384_key, issuer_entry, jwk_set, write_auth_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SANDBOX_JWKS = REPO_ROOT.parent / "shared/cds-hooks-examples/sandbox/sandbox-jwks-public.json"
 SANDBOX = "https://sandbox.cds-hooks.org"
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.decision.model import Category, Contrast, Guidance, Modality, Topic
 from cds_service.knowledge.errors import KnowledgeError
 from cds_service.knowledge.labels import longest_study_label
 from cds_service.knowledge.loader import load_knowledge
+from cds_service.vocabulary import Category, Contrast, Guidance, Modality, Topic
 from tests.unit.knowledge_cases.support import CARDS, apply_case, bad_cases, copy_cards
 
 

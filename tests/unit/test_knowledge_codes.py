@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
 from cds_service.knowledge.loader import load_knowledge
 from cds_service.knowledge.model import CodeEntry, Exclusion, ValueSet
+from cds_service.vocabulary import Contrast, Modality, SpineRegion, Study
 from tests.unit.knowledge_cases.support import CARDS
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"

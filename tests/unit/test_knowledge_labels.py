@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
 from cds_service.knowledge.labels import contrasts_for, study_label
 from cds_service.knowledge.loader import load_knowledge
+from cds_service.vocabulary import Contrast, Modality, SpineRegion, Study
 from tests.unit.knowledge_cases.support import CARDS, copy_cards
 
 C, T, L = SpineRegion.CERVICAL, SpineRegion.THORACIC, SpineRegion.LUMBAR

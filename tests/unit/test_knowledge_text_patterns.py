@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cds_service.decision.model import Contrast, Modality, SpineRegion
 from cds_service.knowledge.errors import KnowledgeError
 from cds_service.knowledge.loader import load_knowledge
 from cds_service.knowledge.regex_screen import fixed_words
+from cds_service.vocabulary import Contrast, Modality, SpineRegion
 from tests.unit.knowledge_cases.support import CARDS, apply_case, copy_cards
 
 RED_FLAG_CASES = Path(__file__).resolve().parent / "knowledge_cases" / "bad-text-patterns.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds_service.decision.model import Contrast, Modality, SpineRegion, Study
+from cds_service.vocabulary import Contrast, Modality, SpineRegion, Study
 
 from .conftest import CPT, ICD10, LOCAL, LOINC, LOW_BACK_PAIN, SNOMED, concept, order
 

@@ -17,7 +17,7 @@ from cds_service.fhir.bundle import bundle_resources
 from cds_service.fhir.parse import build_history
 from cds_service.fhir.prefetch import read_prefetch
 from cds_service.fhir.views import PREFETCH, BundleView, ResourceView
-from cds_service.replay import load_scenarios
+from cds_service.replay.core import load_scenarios
 from cds_service.web import body as body_module
 from tests.integration.fhir_helpers import (
     ICD10,

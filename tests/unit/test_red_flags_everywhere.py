@@ -6,15 +6,9 @@ from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.imagingstudy import ImagingStudy
 
 from cds_service.decision import classify_order, decide, find_patient_findings
-from cds_service.decision.model import (
-    FindingKind,
-    FindingSource,
-    Indicator,
-    PatientHistory,
-    Qualifier,
-    Topic,
-)
+from cds_service.decision.model import FindingSource, PatientHistory
 from cds_service.fhir.parse import build_history
+from cds_service.vocabulary import FindingKind, Indicator, Qualifier, Topic
 
 from .conftest import (
     CPT,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_service.replay import (
+from cds_service.replay.core import (
     ReplayError,
     Result,
     Scenario,

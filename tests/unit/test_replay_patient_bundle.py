@@ -8,7 +8,7 @@ import pytest
 
 from cds_service.cdshooks.request import HookRequestSchema
 from cds_service.knowledge.model import CPT, ICD10CM, LOINC, SNOMED
-from cds_service.patient_bundle import (
+from cds_service.replay.patient_bundle import (
     PatientBundleError,
     draft_order,
     hook_request,

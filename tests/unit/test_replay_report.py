@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds_service.replay_report import NO_CARD, card_rows, format_table, table_lines
+from cds_service.replay.report import NO_CARD, card_rows, format_table, table_lines
 
 RATING_URL = "https://example.org/vcf-imaging-cds/acr-appropriateness"
 

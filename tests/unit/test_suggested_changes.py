@@ -19,8 +19,8 @@ from cds_service.cdshooks.response import (
     Suggestion,
 )
 from cds_service.db import create_database_engine, suggestion_issued_table
-from cds_service.issued_cards import record_issued_cards
-from cds_service.suggested_changes import ADDED, CHANGED, SuggestedChange, suggested_change
+from cds_service.feedback.issued_cards import record_issued_cards
+from cds_service.feedback.suggested_changes import ADDED, CHANGED, SuggestedChange, suggested_change
 
 CT = "CT thoracic spine without IV contrast"
 MRI = "MRI thoracic spine without IV contrast"

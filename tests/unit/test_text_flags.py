@@ -8,9 +8,9 @@ import time
 import pytest
 import yaml
 
-from cds_service.decision.model import FindingKind, SpineRegion
 from cds_service.decision.text_flags import MAX_PHRASE, TextFlag, red_flags_in_text
 from cds_service.knowledge.schema_codes import TextPatternsSchema
+from cds_service.vocabulary import FindingKind, SpineRegion
 from tests.unit.knowledge_cases.support import CARDS
 
 MALIGNANCY = FindingKind.MALIGNANCY

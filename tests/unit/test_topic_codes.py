@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from cds_service.decision.model import LEGACY_TOPIC_CODES, Topic
 from cds_service.knowledge.labels import topic_label
+from cds_service.vocabulary import LEGACY_TOPIC_CODES, Topic
 
 
 def test_every_topic_code_is_alphanumeric_and_at_most_100_characters():

@@ -27,8 +27,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import simple_icd_10_cm as tabular
 
-from cds_service.decision.model import SpineRegion
 from cds_service.knowledge.loader import load_knowledge
+from cds_service.vocabulary import SpineRegion
 from tests.unit.knowledge_cases.support import CARDS
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"

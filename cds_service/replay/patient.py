@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from cds_service.knowledge.errors import KnowledgeError
-from cds_service.patient_bundle import (
+from cds_service.replay.core import SERVICE_BY_HOOK, ReplayError, Sender, flask_sender
+from cds_service.replay.patient_bundle import (
     PatientBundleError,
     draft_order,
     hook_request,
@@ -28,8 +29,8 @@ from cds_service.patient_bundle import (
     read_patient_record,
     reason_coding,
 )
-from cds_service.replay import SERVICE_BY_HOOK, ReplayError, Sender, flask_sender
-from cds_service.replay_cli import (
+from cds_service.replay.report import CardRow, card_rows, format_table, table_lines
+from cds_service.replay.service import (
     EXIT_CANNOT_RUN,
     EXIT_MATCH,
     EXIT_MISMATCH,
@@ -37,7 +38,6 @@ from cds_service.replay_cli import (
     in_process_app,
     open_sender,
 )
-from cds_service.replay_report import CardRow, card_rows, format_table, table_lines
 from cds_service.settings import Settings, SettingsError
 from cds_service.web.state import EXTENSION_KEY
 

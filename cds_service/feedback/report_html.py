@@ -10,10 +10,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from cds_service.feedback_report import FeedbackReport, TopicFeedback
+from cds_service.feedback.report_model import FeedbackReport, TopicFeedback
 
 # Okabe-Ito colours: told apart by colour-blind readers, and in greyscale print.
 ACCEPTED, OVERRIDDEN, NO_FEEDBACK = "#0072B2", "#D55E00", "#BBBBBB"

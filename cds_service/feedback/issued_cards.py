@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from cds_service.cdshooks.response import Card
 from cds_service.db import card_issued_table, insert_new_rows, suggestion_issued_table
-from cds_service.suggested_changes import suggestion_rows
+from cds_service.feedback.suggested_changes import suggestion_rows
 
 log = logging.getLogger(__name__)
 

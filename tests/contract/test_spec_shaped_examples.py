@@ -1,4 +1,4 @@
-"""The official CDS Hooks example payloads are accepted as they are."""
+"""Requests shaped like the CDS Hooks examples (tests/data/cds-hooks/) are accepted as they are."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ def hook_call(hook: str, context: dict) -> dict:
         (
             "vcf-imaging-order-select",
             "order-select",
-            "hook-library-1.0.1/order-select-context-r4.json",
+            "order-select-context-r4.json",
         ),
-        ("vcf-imaging-order-sign", "order-sign", "hook-library-1.0.1/order-sign-context-r4.json"),
+        ("vcf-imaging-order-sign", "order-sign", "order-sign-context-r4.json"),
     ],
 )
 def test_r4_order_contexts_get_an_honest_empty_answer(client, service_id, hook, example):
-    # The library examples order diets and medications: no spine imaging, so no card and
-    # no FHIR query (the request has neither prefetch nor fhirServer).
+    # Like the hook library's examples, these order a diet and a medication: no spine imaging,
+    # so no card and no FHIR query (the request has neither prefetch nor fhirServer).
     context = load_example(example)["context"]
     response = client.post(f"/cds-services/{service_id}", json=hook_call(hook, context))
     assert response.status_code == 200
@@ -34,17 +34,17 @@ def test_r4_order_contexts_get_an_honest_empty_answer(client, service_id, hook, 
 
 
 def test_request_with_extension_example_is_accepted(client):
-    example = load_example("spec-2.0.1/request-with-extension.json")
-    context = load_example("hook-library-1.0.1/order-sign-context-r4.json")["context"]
+    example = load_example("request-with-extension.json")
+    context = load_example("order-sign-context-r4.json")["context"]
     request = {**hook_call("order-sign", context), "extension": example["extension"]}
     response = client.post("/cds-services/vcf-imaging-order-sign", json=request)
     assert response.status_code == 200
 
 
-def test_radiology_appropriateness_example_request_is_accepted(client):
+def test_a_knee_mra_order_select_request_is_accepted(client):
     # An MRA of the knee: not spine imaging, so no card, and the service answers without
     # contacting the example's (unreachable) fhirServer.
-    example = load_example("cds-hooks-org/radiology-appropriateness-request.json")
+    example = load_example("knee-mra-order-select-request.json")
     response = client.post("/cds-services/vcf-imaging-order-select", json=example)
     assert response.status_code == 200
     assert response.get_json()["cards"] == []

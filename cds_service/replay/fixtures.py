@@ -1,65 +1,44 @@
-"""`cds-replay`: replay fixture folders, or one exported patient, through the service.
+"""`cds-replay FOLDER`: replay fixture folders through the service and compare the answers.
 
     cds-replay FOLDER                   every FOLDER/<scenario>/request.json, in-process
     cds-replay --url BASE_URL FOLDER    the same against a running service
-    cds-replay patient BUNDLE.json --order 72131 [--reason M54.50]
 
-Exit status: 0 when every answer matches its expected.json (patient: the service answered
-200), 1 when one does not, 2 when the replay could not run (usage, unreadable files,
-service unreachable).
+Exit status: 0 when every answer matches its expected.json, 1 when one does not, 2 when the
+replay could not run (usage, unreadable files, service unreachable).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fnmatch
 import json
-import logging
-import os
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
-
-import requests
+from typing import TextIO
 
 from cds_service.knowledge.errors import KnowledgeError
-from cds_service.replay import (
+from cds_service.replay.core import (
     ReplayError,
     Result,
     Scenario,
     Sender,
-    flask_sender,
-    http_sender,
     load_scenarios,
     replay,
     unified_diff,
     write_expected,
 )
-from cds_service.replay_report import print_report
-from cds_service.settings import Settings, SettingsError
+from cds_service.replay.report import print_report
+from cds_service.replay.service import (
+    EXIT_CANNOT_RUN,
+    EXIT_MATCH,
+    EXIT_MISMATCH,
+    add_service_options,
+    open_sender,
+)
+from cds_service.settings import SettingsError
 
-if TYPE_CHECKING:
-    from flask import Flask
-
-EXIT_MATCH, EXIT_MISMATCH, EXIT_CANNOT_RUN = 0, 1, 2
 PROGRESS_THRESHOLD = 20  # scenarios; fewer finish before a bar would be worth drawing
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if args[:1] == ["patient"]:
-            from cds_service.replay_patient import patient_main
-
-            return patient_main(args[1:])
-        return fixtures_main(args)
-    except BrokenPipeError:
-        # The reader went away (`cds-replay fixtures | head`): stop quietly, as a filter does.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_CANNOT_RUN
 
 
 def fixtures_main(argv: Sequence[str]) -> int:
@@ -116,62 +95,6 @@ def _fixtures_parser() -> argparse.ArgumentParser:
         "scenarios)",
     )
     return parser
-
-
-def add_service_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--url", metavar="BASE_URL", help="a running service, e.g. http://127.0.0.1:8000"
-    )
-    parser.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="with --url: read timeout (default %(default)s)",
-    )
-    parser.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="with --url: connect timeout (default %(default)s)",
-    )
-    parser.add_argument(
-        "--verbose",
-        action="store_true",
-        help="the in-process service's INFO log on stderr (its errors are always shown)",
-    )
-
-
-@contextlib.contextmanager
-def open_sender(url: str | None, timeout: tuple[float, float], verbose: bool) -> Iterator[Sender]:
-    """A running service at `url`, or the app built in-process on a throw-away database."""
-    if url:
-        with requests.Session() as session:
-            yield http_sender(url, session, timeout)
-        return
-    with in_process_app(verbose) as app:
-        yield flask_sender(app.test_client())
-
-
-@contextlib.contextmanager
-def in_process_app(verbose: bool) -> Iterator[Flask]:
-    """`create_app()` from the environment's settings, minus the JWT checks and the database."""
-    from cds_service import create_app
-
-    logger = logging.getLogger("cds_service")
-    level = logger.level
-    with tempfile.TemporaryDirectory(prefix="cds-replay-") as folder:
-        try:
-            yield create_app(
-                Settings.from_environ(),
-                database_url=f"sqlite:///{Path(folder) / 'feedback.sqlite3'}",
-                auth_config=None,  # in-process calls carry no JWT
-                log_level="INFO" if verbose else "ERROR",
-            )
-        finally:
-            logger.setLevel(level)  # create_app sets it process-wide
 
 
 def _selected(scenarios: list[Scenario], patterns: Sequence[str] | None) -> list[Scenario]:

@@ -16,54 +16,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cds_service import feedback_report_queries as queries
-from cds_service.decision.model import LEGACY_TOPIC_CODES
-from cds_service.feedback_report_html import render_html
-from cds_service.issued_cards import NO_TOPIC
+from cds_service.feedback import report_queries as queries
+from cds_service.feedback.issued_cards import NO_TOPIC
+from cds_service.feedback.report_html import render_html
+from cds_service.feedback.report_model import FeedbackReport, TopicFeedback
+from cds_service.feedback.suggested_changes import CHANGED
 from cds_service.knowledge.labels import topic_label as topic_words
-from cds_service.suggested_changes import CHANGED
+from cds_service.vocabulary import LEGACY_TOPIC_CODES
 
 NOT_RECORDED = "not-recorded"  # feedback on a card that card_issued does not know
 NO_REASON = "no reason given"
 COMMENT_ONLY = "free-text comment only (not shown)"
 SUGGESTION_NOT_RECORDED = "a suggestion not recorded when issued"
 SILENT_NOTE = "cards computed in silent mode, not shown to the clinician (not counted as issued)"
-
-
-@dataclass
-class TopicFeedback:
-    topic: str
-    label: str
-    issued: int = 0
-    accepted: int = 0
-    overridden: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-    changes: Counter[str] = field(default_factory=Counter)  # accepted suggestions
-    would_have_fired: int = 0  # computed in silent mode, never shown: not issued
-
-    @property
-    def without_feedback(self) -> int:
-        return max(self.issued - self.accepted - self.overridden, 0)
-
-    @property
-    def answered(self) -> int:
-        return self.accepted + self.overridden
-
-
-@dataclass(frozen=True)
-class FeedbackReport:
-    generated_at: datetime
-    since: datetime | None
-    topics: tuple[TopicFeedback, ...]
 
 
 def build_report(

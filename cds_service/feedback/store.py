@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from cds_service.cdshooks.feedback import OverrideReason, override_reasons
 from cds_service.cdshooks.response import Card
 from cds_service.db import feedback_override_reason_table, feedback_table, insert_new_rows
-from cds_service.issued_cards import IssuedCardRecorder
+from cds_service.feedback.issued_cards import IssuedCardRecorder
 
 _NO_REASON = OverrideReason(None, None, None, None)
 

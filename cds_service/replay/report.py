@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
-from cds_service.replay import Result, differences, normalize, unified_diff
+from cds_service.replay.core import Result, differences, normalize, unified_diff
 
 NO_CARD = "no card"
 _NONE = "-"
