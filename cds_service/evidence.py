@@ -119,7 +119,8 @@ def variant_page(knowledge: Knowledge, variant_id: str, study: Study | None) -> 
     wording = knowledge.wording
     texts = wording.evidence_page
     rated = variant.rate(study.modality, study.contrast) if study is not None else None
-    rows = tuple(_row(knowledge, variant, rating, rating is rated) for rating in variant.ratings)
+    first = _suggested_first(variant, study)
+    rows = tuple(_row(knowledge, rating, rating is rated, first) for rating in variant.ratings)
     fields = {
         "acr_topic": variant.acr_topic,
         "variant": variant.title,
@@ -129,6 +130,8 @@ def variant_page(knowledge: Knowledge, variant_id: str, study: Study | None) -> 
     }
     if study is None:
         ordered = texts["no_order"]
+    elif study.modality is Modality.VERTEBRAL_AUGMENTATION:
+        ordered = texts["ordered_augmentation"].format(**fields)
     else:
         ordered = texts["ordered_rated" if rated else "ordered_not_rated"].format(**fields)
     note = _study_note(knowledge, study, rated)
@@ -186,7 +189,20 @@ def page_pitfalls(knowledge: Knowledge, variant: Variant, study: Study | None) -
     return [name for name in knowledge.wording.general_pitfalls if name in applies]
 
 
-def _row(knowledge: Knowledge, variant: Variant, rating: Rating, ordered: bool) -> Row:
+def _suggested_first(variant: Variant, study: Study | None) -> tuple[Modality, Contrast] | None:
+    """The study the page marks "Suggested first": the variant's preferred initial study;
+    before an augmentation, the MRI the card asks for (CT cannot date the fracture)."""
+    if study is not None and study.modality is Modality.VERTEBRAL_AUGMENTATION:
+        return (Modality.MRI, Contrast.WITHOUT)
+    return variant.preferred[0] if variant.preferred else None
+
+
+def _row(
+    knowledge: Knowledge,
+    rating: Rating,
+    ordered: bool,
+    first: tuple[Modality, Contrast] | None,
+) -> Row:
     wording = knowledge.wording
     levels = wording.evidence_page["radiation_levels"]
     complete = rating.radiation_level_complete_spine
@@ -202,8 +218,7 @@ def _row(knowledge: Knowledge, variant: Variant, rating: Rating, ordered: bool) 
         radiation_words=levels[rating.radiation_level],
         complete_spine=(_symbols(complete), levels[complete]) if complete else None,
         ordered=ordered,
-        preferred=bool(variant.preferred)
-        and (rating.modality, rating.contrast) == variant.preferred[0],
+        preferred=(rating.modality, rating.contrast) == first,
     )
 
 

@@ -20,6 +20,7 @@ from cds_service.cdshooks.request import HookRequest
 from cds_service.cdshooks.response import HookResponse
 from cds_service.decision import classify_order, decide, find_patient_findings
 from cds_service.decision.model import ClassifiedOrder, OrderDecision
+from cds_service.decision.suggestions import with_same_region_orders
 from cds_service.fhir import HookDeadlineExceeded, gather_history
 from cds_service.fhir.parse import CONCEPT_MODELS
 from cds_service.knowledge.model import Knowledge
@@ -103,10 +104,13 @@ class HookPipeline:
         mark = timings.measure("findings", mark)
         today = self._settings.today()
         raw_by_reference = {draft.classified.reference: draft.raw for draft in drafts}
-        decisions = tuple(
-            decision
-            for draft in drafts
-            if (decision := decide(findings, draft.classified, self._knowledge, today)) is not None
+        decisions = with_same_region_orders(
+            [
+                decision
+                for draft in drafts
+                if (decision := decide(findings, draft.classified, self._knowledge, today))
+                is not None
+            ]
         )
         mark = timings.measure("decision", mark)
         response = self._renderer.render(

@@ -266,6 +266,9 @@ class Renderer:
         text = self._wording.pitfalls[pitfall].format(
             treated_levels=", ".join(decision.treated_levels),
             adjacent_levels=" and ".join(decision.adjacent_levels),
+            also_ordered=" and ".join(
+                study_label(study, self._wording) for study in decision.also_ordered
+            ),
         )
         if pitfall == ADJACENT_LEVEL_FRACTURE and decision.adjacent_levels:
             text += self._adjacent_coverage(decision)

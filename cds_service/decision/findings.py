@@ -25,7 +25,7 @@ from cds_service.decision.record import (
     reference_to,
     status_code,
 )
-from cds_service.decision.text_flags import concept_flags, severe_deficit_words
+from cds_service.decision.text_flags import concept_flags, named_regions, severe_deficit_words
 from cds_service.vocabulary import FindingKind, Modality, SpineRegion
 
 if TYPE_CHECKING:
@@ -102,7 +102,30 @@ def _condition_findings(condition: Any, knowledge: Knowledge) -> list[Evidence]:
             )
         )
     found.extend(_text_findings(condition, knowledge, {e.kind for e in found}, recorded))
+    if not any(evidence.kind is FindingKind.PRIOR_VCF for evidence in found):
+        found.extend(_prior_vcf_in_words(condition, knowledge, recorded))
     return found
+
+
+def _prior_vcf_in_words(
+    condition: Any, knowledge: Knowledge, recorded: dict[str, Any]
+) -> list[Evidence]:
+    """A prior vertebral fracture the Condition's words name ("L2 compression fracture")
+    under a code the prior-VCF value set does not hold (Z87.310, a local code): in any
+    clinical status, as a coded one (ACR asks for the history)."""
+    words = knowledge.text_patterns.prior_vcf_words
+    for text in concept_texts(getattr(condition, "code", None)):
+        if words.search(text):
+            regions = named_regions(text, knowledge.text_patterns)
+            return [
+                Evidence(
+                    kind=FindingKind.PRIOR_VCF,
+                    display=text,
+                    regions=regions | _body_site_regions(condition),
+                    **recorded,
+                )
+            ]
+    return []
 
 
 def _text_findings(

@@ -136,6 +136,8 @@ class OrderDecision:
     deficit_regions: frozenset[SpineRegion] = frozenset()  # regions of new deficits elsewhere
     # The study the advice asks for, also when no region allows a concrete suggestion.
     advised_study: tuple[Modality, Contrast] | None = None
+    # CT or MRI of the same region in the same call ("also being signed"): one study now.
+    also_ordered: tuple[Study, ...] = ()
 
 
 @dataclass(frozen=True)

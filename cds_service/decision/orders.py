@@ -22,6 +22,7 @@ from cds_service.decision.record import (
     orderables_in,
     reference_to,
 )
+from cds_service.decision.text_flags import affirmed_reason_regions
 from cds_service.vocabulary import Contrast, Modality, SpineRegion, Study
 
 if TYPE_CHECKING:
@@ -186,9 +187,5 @@ def _reason_regions(order: Any, knowledge: Knowledge) -> frozenset[SpineRegion]:
         if match is not None and match[1].region is not None:
             regions.add(match[1].region)
         for text in concept_texts(reason):
-            regions.update(
-                region
-                for region, words in knowledge.text_patterns.reason_regions
-                if words.search(text)
-            )
+            regions.update(affirmed_reason_regions(text, knowledge.text_patterns))
     return frozenset(regions)

@@ -9,10 +9,11 @@ wrong order.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from cds_service.decision.model import ClassifiedOrder, PatientFindings, Suggestion
+from cds_service.decision.model import ClassifiedOrder, OrderDecision, PatientFindings, Suggestion
 from cds_service.decision.red_flags import regions_of
 from cds_service.knowledge.labels import study_label
 from cds_service.vocabulary import Contrast, Modality, SpineRegion, Study, Topic
@@ -26,6 +27,7 @@ ADJACENT_LEVEL_FRACTURE = "adjacent-level-fracture"  # knowledge pack §3 R2
 CT_CANNOT_DATE_FRACTURE = "ct-cannot-date-fracture"  # §3 R3, R4
 MALIGNANCY_RED_FLAGS_ON_CT = "malignancy-red-flags-ct"  # §3 R5; seed: any new VCF may be one
 NEW_PAIN_NOT_OLD_FRACTURE = "new-pain-not-old-fracture"  # seed: "avoid attributing all new pain"
+SAME_REGION_ALSO_ORDERED = "same-region-also-ordered"  # seed: CT first, MRI if still in doubt
 
 # Requirement ids of cards/card-texts.yaml: what each red flag adds to any card (issue 14 §2).
 URGENT_CONSULTATION = "urgent-consultation"  # seed: "immediate consultation"
@@ -149,3 +151,41 @@ def augmentation_requirements(flags: RedFlags, infection_imaged: bool) -> tuple[
     if flags.longstanding_deficit:
         requirements.append(LONGSTANDING_DEFICIT)
     return tuple(requirements)
+
+
+_CROSS_SECTIONAL = frozenset({Modality.CT, Modality.CT_MYELOGRAPHY, Modality.MRI})
+
+
+def with_same_region_orders(decisions: Sequence[OrderDecision]) -> tuple[OrderDecision, ...]:
+    """Each decision on a CT or MRI, told of the other CTs and MRIs of an overlapping region
+    decided in the same call (an order-sign of CT and MRI lumbar spine): the seed makes them
+    a sequence, not a pair (CT first; MRI without contrast if the CT is negative and the
+    suspicion stays, or before augmentation), so each card says one study now."""
+    studies = [_cross_sectional(decision.order.study) for decision in decisions]
+    noted = []
+    for index, decision in enumerate(decisions):
+        mine = studies[index]
+        others = tuple(
+            other
+            for position, other in enumerate(studies)
+            if position != index
+            and mine is not None
+            and other is not None
+            and _overlap(mine, other)
+        )
+        if others:
+            decision = dataclasses.replace(
+                decision,
+                also_ordered=others,
+                pitfalls=(SAME_REGION_ALSO_ORDERED, *decision.pitfalls),
+            )
+        noted.append(decision)
+    return tuple(noted)
+
+
+def _cross_sectional(study: Study | None) -> Study | None:
+    return study if study is not None and study.modality in _CROSS_SECTIONAL else None
+
+
+def _overlap(one: Study, other: Study) -> bool:
+    return bool(one.whole_body or other.whole_body or one.regions & other.regions)

@@ -121,6 +121,28 @@ def red_flags_in_text(text: str, patterns: TextPatterns) -> tuple[TextFlag, ...]
     return tuple(flags)
 
 
+def affirmed_reason_regions(text: str, patterns: TextPatterns) -> frozenset[SpineRegion]:
+    """The spine regions a reason's words name as where the problem is: "low back pain"
+    names the lumbar spine; "no neck or mid-back pain" names neither the cervical nor the
+    thoracic spine. A region's words are read with the cues of their clause, as red flags
+    are (a negated list goes on into the next short clause)."""
+    found: set[SpineRegion] = set()
+    for sentence in _SENTENCE.split(text):
+        negated_before = False
+        for clause in _CLAUSE.split(sentence or ""):
+            cues = _cues(clause, patterns)
+            inherits = negated_before and not cues and _word_count(clause) <= patterns.cue_window
+            negated_before = cues[-1][2] == _NEGATION if cues else inherits
+            for region, words in patterns.reason_regions:
+                if any(
+                    _meaning(clause, match.start(), match.end(), patterns, cues, inherits)
+                    is not _NEGATION
+                    for match in words.finditer(clause)
+                ):
+                    found.add(region)
+    return frozenset(found)
+
+
 def _sentence_flags(sentence: str, patterns: TextPatterns) -> list[TextFlag]:
     clauses = _CLAUSE.split(sentence)
     flags: list[TextFlag] = []
@@ -259,6 +281,11 @@ def _flag(clause: str, matches: list[_Match], regions: frozenset[SpineRegion]) -
         regions=regions,
         risk_factor=all(m.risk_factor for m in matches),
     )
+
+
+def named_regions(text: str, patterns: TextPatterns) -> frozenset[SpineRegion]:
+    """The spine regions a diagnosis' words name: region words and vertebral levels."""
+    return _regions_in(text, patterns)
 
 
 def _regions_in(clause: str, patterns: TextPatterns) -> frozenset[SpineRegion]:

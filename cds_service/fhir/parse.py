@@ -159,7 +159,11 @@ class RelevantCodes:
         return self._names_a_red_flag(words)
 
     def _names_a_red_flag(self, text: Any) -> bool:
-        return type(text) is str and bool(concept_flags(text, self.text_patterns))
+        """A red flag, or a prior vertebral fracture, named in the words (findings.py)."""
+        return type(text) is str and (
+            bool(concept_flags(text, self.text_patterns))
+            or self.text_patterns.prior_vcf_words.search(text) is not None
+        )
 
     def _remember(self, key: Any, verdict: bool) -> bool:
         if len(self._condition_verdicts) >= _CODES_REMEMBERED:

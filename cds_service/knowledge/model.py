@@ -205,6 +205,7 @@ class TextPatterns:
     non_spine: re.Pattern[str]  # a study of another body part (e.g. "hip", "chest")
     spine: re.Pattern[str]  # words that put a region-less CT/MRI/radiograph on the spine
     reason_regions: tuple[tuple[SpineRegion, re.Pattern[str]], ...]  # in an order's reason
+    prior_vcf_words: re.Pattern[str]  # a prior vertebral fracture named in words
     # Red flags written in words (decision/text_flags.py; issue 14).
     red_flags: tuple[RedFlagPattern, ...]  # every match counts
     not_red_flags: tuple[tuple[FindingKind, re.Pattern[str]], ...]  # look-alikes, per kind

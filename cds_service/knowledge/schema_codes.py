@@ -520,6 +520,7 @@ class TextPatternsSchema(Schema):
     non_spine = Regex(required=True)
     spine = Regex(required=True)
     reason_regions = fields.List(fields.Nested(RegionPatternSchema), required=True)
+    prior_vcf_words = Regex(required=True)
     red_flags = _per_flag_kind(
         fields.List(fields.Nested(RedFlagPatternSchema), validate=validate.Length(min=1)),
         require=[kind.value for kind in _TEXT_FLAG_KINDS],
@@ -584,6 +585,7 @@ class TextPatternsSchema(Schema):
             reason_regions=tuple(
                 (item["region"], item["pattern"]) for item in data["reason_regions"]
             ),
+            prior_vcf_words=data["prior_vcf_words"],
             red_flags=tuple(
                 RedFlagPattern(
                     FindingKind(kind),

@@ -50,7 +50,7 @@ DETAIL_FIELDS = (
     "acr_topic",
     "lookback_days",
 )
-PITFALL_FIELDS = ("treated_levels", "adjacent_levels")
+PITFALL_FIELDS = ("treated_levels", "adjacent_levels", "also_ordered")
 # What each red flag adds to a card (decision/suggestions.py requirement ids).
 REQUIREMENTS = (
     "urgent-consultation",
@@ -229,6 +229,7 @@ EVIDENCE_PAGE_TEXTS = (
     "ordered_heading",
     "ordered_rated",
     "ordered_not_rated",
+    "ordered_augmentation",
     "no_order",
     "table_heading",
     "table_caption",

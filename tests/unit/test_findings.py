@@ -56,6 +56,36 @@ def test_vertebral_fracture_codes_count_with_the_region_they_name(
     assert evidence.regions == (frozenset({region}) if region else frozenset())
 
 
+@pytest.mark.parametrize(
+    ("words", "region"),
+    [
+        ("L2 compression fracture", SpineRegion.LUMBAR),
+        ("History of T12 vertebral fracture (osteoporotic)", SpineRegion.THORACIC),
+        ("s/p kyphoplasty", None),
+        ("Collapsed vertebra", None),
+    ],
+)
+def test_a_prior_vcf_named_in_words_counts_under_a_code_outside_the_value_set(
+    findings_of, words, region
+):
+    """Z87.310 (healed osteoporosis fracture, any bone) with words that name a vertebral
+    fracture: the reviewing radiologist's case that got no card at all."""
+    history = condition("Z87.310", ICD10, "Personal history of (healed) osteoporosis fracture")
+    named = history.model_copy(update={"code": history.code.model_copy(update={"text": words})})
+    (evidence,) = findings_of(named).prior_vcf
+    assert evidence.display == words
+    assert evidence.regions == (frozenset({region}) if region else frozenset())
+
+
+@pytest.mark.parametrize(
+    "words", ["Personal history of (healed) osteoporosis fracture", "Fracture of left wrist"]
+)
+def test_a_fracture_not_named_vertebral_is_no_prior_vcf(findings_of, words):
+    findings = findings_of(condition("Z87.310", ICD10, words))
+    assert findings.prior_vcf == ()
+    assert not findings.has_vcf_history
+
+
 def test_a_fracture_level_in_body_site_gives_its_region(findings_of):
     (evidence,) = findings_of(condition("M80.08XA", body_site="T12 vertebra")).prior_vcf
 
@@ -334,10 +364,12 @@ def test_resources_without_code_or_with_empty_codings_are_ignored(findings_of):
         {"resourceType": "Procedure", "status": "completed", "subject": {"reference": "Patient/p"}}
     )
 
-    findings = findings_of(no_code, text_only, no_system, bare_procedure, order(None))
+    findings = findings_of(no_code, no_system, bare_procedure, order(None))
 
     assert not findings.has_vcf_history
     assert findings.spine_mri == ()
+    # Words alone that name a vertebral fracture do count (a code never silences them).
+    assert findings_of(text_only).has_vcf_history
 
 
 def test_an_unknown_cpt_code_is_no_finding(findings_of):

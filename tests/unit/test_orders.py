@@ -159,6 +159,10 @@ def test_a_region_less_code_takes_its_region_from_body_site(classify):
         ({"text": "neck pain"}, frozenset({SpineRegion.CERVICAL})),
         ({"text": "cervicalgia"}, frozenset({SpineRegion.CERVICAL})),
         ({"text": "fall"}, frozenset()),
+        # A region the reason says is not painful is not where the problem is.
+        ({"text": "New focal low back pain, hx L4 VCF; no neck or mid-back pain"}, LUMBAR),
+        ({"text": "thoracic back pain, denies neck pain"}, THORACIC),
+        ({"text": "no low back pain"}, frozenset()),
     ],
 )
 def test_the_reason_names_a_region(classify, reason, regions):
