@@ -50,7 +50,7 @@ PAMA_CONSULT_ID = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
 # The Argonaut code for each ACR category. The IG's three codes are CMS's adherence language
 # ("adheres to AUC", "does not adhere", "no AUC applicable"); ACR's May Be Appropriate lies
 # within the criteria, so it is `appropriate` with the finer rating as a translation Coding,
-# as the IG allows (knowledge pack §2.5, S13): the service's choice, documented in the README.
+# as the IG allows (knowledge pack §2.5, S13): the service's choice, see docs/clinical-logic.md.
 _PAMA_CODE = {
     Category.USUALLY_APPROPRIATE: "appropriate",
     Category.MAY_BE_APPROPRIATE: "appropriate",
