@@ -193,6 +193,8 @@ class Renderer:
     def _detail(self, decision: OrderDecision, variant: Variant, opening: str) -> str:
         headings = self._wording.headings
         parts = [opening.strip()]
+        if decision.category is Category.NOT_RATED and decision.order.is_imaging:
+            parts.append(headings["not_rated"])
         note = self._study_note(decision)
         if note:
             parts.append(note)

@@ -66,7 +66,16 @@ REQUIREMENT_FIELDS = ("deficit_regions",)
 ADJACENT_COVERAGE = ("covered", "uncovered")
 ADJACENT_COVERAGE_FIELDS = ("uncovered_levels",)
 # Headings the renderer reads, plus the label fragments of labels.py.
-HEADINGS = ("why", "pitfalls", "sources", "no_region", "paraphrased", "more", *LABEL_FRAGMENTS)
+HEADINGS = (
+    "why",
+    "pitfalls",
+    "sources",
+    "no_region",
+    "paraphrased",
+    "more",
+    "not_rated",
+    *LABEL_FRAGMENTS,
+)
 
 # ACR Relative Radiation Levels, adult bands (knowledge pack §3 R8); "Varies" as ACR prints it.
 RADIATION_LEVELS = (
