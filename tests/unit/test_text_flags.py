@@ -210,9 +210,10 @@ def test_a_melanoma_is_a_malignancy_but_a_non_melanoma_skin_cancer_is_not(patter
         ("conus medullaris syndrome", True),
         ("Cauda equina syndrome with neurogenic bladder", True),
         ("myelopathy", False),
-        ("Paraplegia", False),
-        ("paraparesis", False),
-        ("quadriparesis", False),
+        # Weakness of both legs or all four limbs: a cord emergency when new (second review).
+        ("Paraplegia", True),
+        ("paraparesis", True),
+        ("quadriparesis", True),
         ("new leg weakness", False),
         ("BLE weakness", False),
         ("weakness of both lower limbs", False),
