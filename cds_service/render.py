@@ -42,6 +42,7 @@ from cds_service.knowledge.model import (
     Knowledge,
     Variant,
 )
+from cds_service.record_text import markdown_record_text, plain_record_text
 from cds_service.vocabulary import Category, Contrast, Modality, SpineRegion, Study, Topic
 
 PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
@@ -254,7 +255,7 @@ class Renderer:
             for q in evidence.qualifiers
         )
         when = f" ({'; '.join(notes)})" if notes else ""
-        return f"{label}: {evidence.display}{levels}{when}"
+        return f"{label}: {markdown_record_text(evidence.display)}{levels}{when}"
 
     def _requirement(self, name: str, decision: OrderDecision) -> str:
         regions = [
@@ -380,7 +381,9 @@ class Renderer:
         category = self._wording.category_labels[decision.category]
         return Action(
             type=ActionType.UPDATE,
-            description=f"ACR appropriateness of {decision.order.display}: {category}",
+            description=(
+                f"ACR appropriateness of {plain_record_text(decision.order.display)}: {category}"
+            ),
             resource=self._rated(draft, rating),
         )
 
@@ -388,7 +391,10 @@ class Renderer:
         rating = self._rating_extensions(Category.NOT_RATED, "", None, consult_id)
         return Action(
             type=ActionType.UPDATE,
-            description=f"No ACR criteria of this service apply to {unrated.order.display}",
+            description=(
+                "No ACR criteria of this service apply to "
+                + plain_record_text(unrated.order.display)
+            ),
             resource=self._rated(unrated.draft, rating),
         )
 
