@@ -34,6 +34,9 @@ class Settings:
     public_base_url: str | None = None
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
     jwt_leeway_seconds: int = 60
+    # Longest exp - iat accepted: the sandbox and EHRs sign for 5 minutes; far-future exp values
+    # would otherwise reach the jti table (and overflow PostgreSQL's integer past 2**31).
+    jwt_max_lifetime_seconds: int = 600
     log_level: str = "INFO"
     # "Today" for look-backs when a draft order has no authoredOn; None = the UTC date of the
     # call. Fixed only to replay fixtures deterministically (tests, cds-replay), never in use.
@@ -65,6 +68,7 @@ class Settings:
             "CDS_FHIR_READ_TIMEOUT": self.fhir_read_timeout,
             "CDS_FHIR_PAGE_CAP": self.fhir_page_cap,
             "CDS_HOOK_DEADLINE": self.hook_deadline_seconds,
+            "CDS_JWT_MAX_LIFETIME": self.jwt_max_lifetime_seconds,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -107,6 +111,7 @@ _ENV = {
     "CDS_PUBLIC_BASE_URL": ("public_base_url", _base_url),
     "CDS_JWT_ALGORITHMS": ("jwt_algorithms", _csv),
     "CDS_JWT_LEEWAY": ("jwt_leeway_seconds", int),
+    "CDS_JWT_MAX_LIFETIME": ("jwt_max_lifetime_seconds", int),
     "CDS_LOG_LEVEL": ("log_level", str.upper),
     "CDS_REFERENCE_DATE": ("reference_date", dt.date.fromisoformat),
 }

@@ -59,6 +59,7 @@ def build_verifier(
     session: requests.Session,
     algorithms: Iterable[str],
     leeway_seconds: int,
+    max_lifetime_seconds: int = 600,
 ) -> JwtVerifier:
     """The verifier for the issuers of `auth_config`, remembering jtis in `engine`'s database."""
     config = load_trust_config(auth_config)
@@ -69,7 +70,7 @@ def build_verifier(
         for issuer in config.issuers.values()
     }
     replay = ReplayGuard(engine, leeway_seconds)
-    return JwtVerifier(config, keys, replay, algorithms, leeway_seconds)
+    return JwtVerifier(config, keys, replay, algorithms, leeway_seconds, max_lifetime_seconds)
 
 
 class JwtVerifier:
@@ -80,8 +81,10 @@ class JwtVerifier:
         replay: ReplayGuard,
         algorithms: Iterable[str],
         leeway_seconds: int,
+        max_lifetime_seconds: int = 600,
     ) -> None:
         self._issuers = config.issuers
+        self._max_lifetime = max_lifetime_seconds
         self._keys = keys  # by iss
         self._replay = replay
         self._algorithms = frozenset(algorithms)
@@ -102,9 +105,19 @@ class JwtVerifier:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise TokenRejected("jti is not a non-empty string")
+        self._check_lifetime(claims)
         if not self._replay.first_use(issuer.iss, jti, int(claims["exp"])):
             raise TokenRejected("jti already used (replay)")
         return issuer
+
+    def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        """`exp` and `iat` as whole seconds, `exp` at most the configured lifetime after `iat`:
+        a string, a fraction or a far-future `exp` would otherwise reach the jti table."""
+        exp, iat = claims["exp"], claims["iat"]
+        if type(exp) is not int or type(iat) is not int:
+            raise TokenRejected("exp and iat must be whole numbers of seconds")
+        if exp - iat > self._max_lifetime:
+            raise TokenRejected(f"lifetime (exp - iat) over {self._max_lifetime} s")
 
     def _algorithm(self, header: Mapping[str, Any]) -> str:
         alg = header.get("alg")

@@ -112,6 +112,10 @@ class AcceptedSuggestionSchema(_Lenient):
     id = fields.String(required=True, validate=validate.Length(min=1))
 
 
+CARD_ID_MAX = 128  # feedback.card_uuid
+TIMESTAMP_MAX = 64  # feedback.outcome_timestamp
+
+
 class RFC3339(fields.String):
     """An RFC 3339 date-time with a time zone, as `outcomeTimestamp` requires."""
 
@@ -129,7 +133,8 @@ class RFC3339(fields.String):
 
 
 class FeedbackEntrySchema(_Lenient):
-    card = fields.String(required=True, validate=validate.Length(min=1))
+    # As long as the feedback table stores them (db.py): longer is refused (400), never a 500.
+    card = fields.String(required=True, validate=validate.Length(min=1, max=CARD_ID_MAX))
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
     overrideReason = fields.Nested(OverrideReasonSchema)
@@ -137,7 +142,7 @@ class FeedbackEntrySchema(_Lenient):
         EpicOverrideReasonSchema,
         metadata={"description": "Epic's shape: one object (as Epic documents) or a list"},
     )
-    outcomeTimestamp = RFC3339(required=True)
+    outcomeTimestamp = RFC3339(required=True, validate=validate.Length(max=TIMESTAMP_MAX))
 
     @validates_schema
     def _accepted_needs_suggestions(self, data: dict[str, Any], **_: Any) -> None:

@@ -59,6 +59,7 @@ def install_trust(app: Flask, settings: Settings, engine: Engine) -> None:
             requests.Session(),
             settings.jwt_algorithms,
             settings.jwt_leeway_seconds,
+            settings.jwt_max_lifetime_seconds,
         )
         log.info(
             "JWT required on hook and feedback calls; trusted issuers: %s",

@@ -8,7 +8,7 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from cds_service.cdshooks.feedback import EPIC_REASON_CATEGORY
+from cds_service.cdshooks.feedback import CARD_ID_MAX, EPIC_REASON_CATEGORY, TIMESTAMP_MAX
 from cds_service.db import feedback_override_reason_table, feedback_table
 
 from ..conftest import load_example, load_feedback_sample
@@ -117,6 +117,14 @@ def _accepted() -> dict:
             "outcomeTimestamp",
         ),
         (lambda b: b["feedback"][0].__setitem__("acceptedSuggestions", [{}]), "id"),
+        # Longer than the feedback table stores them: a 400, not a database error (500).
+        (lambda b: b["feedback"][0].__setitem__("card", "c" * (CARD_ID_MAX + 1)), "card"),
+        (
+            lambda b: b["feedback"][0].__setitem__(
+                "outcomeTimestamp", "2021-12-11T10:05:31." + "1" * TIMESTAMP_MAX + "Z"
+            ),
+            "outcomeTimestamp",
+        ),
         (lambda b: b["feedback"][0].__setitem__("overrideReason", {}), "overrideReason"),
     ],
 )
@@ -337,3 +345,8 @@ def test_a_failing_statistics_write_does_not_cost_the_clinician_the_card(
     assert "vcf-imaging-order-select" in warning.getMessage()
     assert "OperationalError" in warning.getMessage()
     assert card["uuid"] not in warning.getMessage()
+
+
+def test_the_length_limits_are_the_columns_lengths():
+    assert feedback_table.c.card_uuid.type.length == CARD_ID_MAX
+    assert feedback_table.c.outcome_timestamp.type.length == TIMESTAMP_MAX

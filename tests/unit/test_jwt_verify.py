@@ -222,3 +222,29 @@ def test_a_short_rsa_key_is_refused(tmp_path):
     with pytest.warns(InsecureKeyLengthWarning):  # PyJWT signs, and says what it thinks
         token = sign(weak, claims(URL))
     assert rejection(verifier, token) == "key does not fit the algorithm"
+
+
+NOW = int(time.time())
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"iat": NOW, "exp": NOW + 601}, "lifetime (exp - iat) over 600 s"),
+        ({"iat": NOW, "exp": 2**31 + 5}, "lifetime (exp - iat) over 600 s"),
+        ({"iat": NOW, "exp": 2**63}, "lifetime (exp - iat) over 600 s"),
+        ({"iat": NOW, "exp": float(NOW + 300)}, "exp and iat must be whole numbers of seconds"),
+        ({"iat": float(NOW), "exp": NOW + 300}, "exp and iat must be whole numbers of seconds"),
+    ],
+    ids=["601-s", "past-2-31", "past-2-63", "float-exp", "float-iat"],
+)
+def test_exp_is_whole_seconds_within_the_lifetime_limit(verifier, changes, reason):
+    """Values the jti table could not store (PostgreSQL integer past 2**31) never reach it."""
+    assert rejection(verifier, sign(EC_KEY, claims(URL, **changes))) == reason
+
+
+def test_a_string_exp_is_refused(verifier):
+    token = sign(EC_KEY, claims(URL, exp=str(int(time.time()) + 300)))
+    assert rejection(verifier, token) != ""
+    with pytest.raises(TokenRejected):
+        verifier.verify(token, URL)
