@@ -16,7 +16,9 @@ from urllib.parse import urlencode
 from cds_service.decision.model import Category, Contrast, Guidance, Modality, SpineRegion, Study
 from cds_service.decision.suggestions import (
     ADJACENT_LEVEL_FRACTURE,
+    CROSS_SECTIONAL,
     CT_CANNOT_DATE_FRACTURE,
+    CT_STUDIES,
     MALIGNANCY_RED_FLAGS_ON_CT,
     NEW_PAIN_NOT_OLD_FRACTURE,
     SAME_REGION_ALSO_ORDERED,
@@ -26,8 +28,6 @@ from cds_service.knowledge.model import Knowledge, Rating, Source, Variant
 
 EVIDENCE_PATH = "/evidence"
 WHOLE_BODY = "whole-body"
-_CT_STUDIES = frozenset({Modality.CT, Modality.CT_MYELOGRAPHY})
-_CROSS_SECTIONAL = _CT_STUDIES | {Modality.MRI}
 _ALL_REGIONS = frozenset(SpineRegion)
 _TREATMENT_TOPICS = ("MriBeforeAugmentation", "AugmentationContraindicated")
 _IV_CONTRAST = frozenset({Contrast.WITH, Contrast.WITHOUT_AND_WITH})
@@ -181,10 +181,10 @@ def page_pitfalls(knowledge: Knowledge, variant: Variant, study: Study | None) -
     knowledge's order of importance (the rules of decision/suggestions.py `pitfalls_for`,
     less what only the patient's record tells)."""
     applies = {ADJACENT_LEVEL_FRACTURE}  # after any augmentation on record
-    if study is None or study.modality in _CROSS_SECTIONAL:
+    if study is None or study.modality in CROSS_SECTIONAL:
         applies.add(SAME_REGION_ALSO_ORDERED)  # when another CT or MRI is signed with it
-    suggests_ct = any(modality in _CT_STUDIES for modality, _ in variant.preferred)
-    if suggests_ct or (study is not None and study.modality in _CT_STUDIES):
+    suggests_ct = any(modality in CT_STUDIES for modality, _ in variant.preferred)
+    if suggests_ct or (study is not None and study.modality in CT_STUDIES):
         applies |= {CT_CANNOT_DATE_FRACTURE, MALIGNANCY_RED_FLAGS_ON_CT}
     if variant.guidance is Guidance.PRIOR_VCF:
         rated = variant.rate(study.modality, study.contrast) if study is not None else None

@@ -39,7 +39,8 @@ AUGMENTATION_INFECTION_IMAGING = "augmentation-infection-imaging"  # TBP V5 / LB
 AUGMENTATION_DEFICIT = "augmentation-deficit"  # LCD relative contraindication (S24)
 
 _ALL_REGIONS = frozenset(SpineRegion)
-_CT_STUDIES = frozenset({Modality.CT, Modality.CT_MYELOGRAPHY})
+CT_STUDIES = frozenset({Modality.CT, Modality.CT_MYELOGRAPHY})
+CROSS_SECTIONAL = CT_STUDIES | {Modality.MRI}
 # Topics whose own text already asks for the consultation.
 _SAYS_CONSULT = frozenset({Topic.URGENT_SPINE_CONSULTATION})
 
@@ -109,8 +110,8 @@ def pitfalls_for(
     if findings.treated_levels:
         pitfalls.append(ADJACENT_LEVEL_FRACTURE)
     ct_involved = (
-        ordered.modality in _CT_STUDIES and topic is not Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
-    ) or any(s.study.modality in _CT_STUDIES for s in suggested)
+        ordered.modality in CT_STUDIES and topic is not Topic.MRI_PREFERRED_NEUROLOGIC_DEFICIT
+    ) or any(s.study.modality in CT_STUDIES for s in suggested)
     if ct_involved:
         pitfalls.append(CT_CANNOT_DATE_FRACTURE)
         # Any new VCF may be the first sign of myeloma or a metastasis (seed): for every
@@ -153,9 +154,6 @@ def augmentation_requirements(flags: RedFlags, infection_imaged: bool) -> tuple[
     return tuple(requirements)
 
 
-_CROSS_SECTIONAL = frozenset({Modality.CT, Modality.CT_MYELOGRAPHY, Modality.MRI})
-
-
 def with_same_region_orders(decisions: Sequence[OrderDecision]) -> tuple[OrderDecision, ...]:
     """Each decision on a CT or MRI, told of the other CTs and MRIs of an overlapping region
     decided in the same call (an order-sign of CT and MRI lumbar spine): the seed makes them
@@ -184,7 +182,7 @@ def with_same_region_orders(decisions: Sequence[OrderDecision]) -> tuple[OrderDe
 
 
 def _cross_sectional(study: Study | None) -> Study | None:
-    return study if study is not None and study.modality in _CROSS_SECTIONAL else None
+    return study if study is not None and study.modality in CROSS_SECTIONAL else None
 
 
 def _overlap(one: Study, other: Study) -> bool:

@@ -31,7 +31,7 @@ clinical rules and their sources. The procedure, deliberately simple (no NLP eng
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -128,11 +128,7 @@ def affirmed_reason_regions(text: str, patterns: TextPatterns) -> frozenset[Spin
     are (a negated list goes on into the next short clause)."""
     found: set[SpineRegion] = set()
     for sentence in _SENTENCE.split(text):
-        negated_before = False
-        for clause in _CLAUSE.split(sentence or ""):
-            cues = _cues(clause, patterns)
-            inherits = negated_before and not cues and _word_count(clause) <= patterns.cue_window
-            negated_before = cues[-1][2] == _NEGATION if cues else inherits
+        for clause, cues, inherits in _clauses_read(_CLAUSE.split(sentence or ""), patterns):
             for region, words in patterns.reason_regions:
                 if any(
                     _meaning(clause, match.start(), match.end(), patterns, cues, inherits)
@@ -143,15 +139,24 @@ def affirmed_reason_regions(text: str, patterns: TextPatterns) -> frozenset[Spin
     return frozenset(found)
 
 
+def _clauses_read(
+    clauses: list[str], patterns: TextPatterns
+) -> Iterator[tuple[str, list[tuple[int, int, str]], bool]]:
+    """Each clause of a sentence with its cues, and whether it continues the negation of the
+    clause before it (a short clause without cues of its own after a negated one: a list)."""
+    negated_before = False
+    for clause in clauses:
+        cues = _cues(clause, patterns)
+        inherits = negated_before and not cues and _word_count(clause) <= patterns.cue_window
+        negated_before = cues[-1][2] == _NEGATION if cues else inherits
+        yield clause, cues, inherits
+
+
 def _sentence_flags(sentence: str, patterns: TextPatterns) -> list[TextFlag]:
     clauses = _CLAUSE.split(sentence)
     flags: list[TextFlag] = []
-    negated_before = False  # the clause before was negated (a negated list may go on)
-    for index, clause in enumerate(clauses):
-        cues = _cues(clause, patterns)
-        inherits = negated_before and not cues and _word_count(clause) <= patterns.cue_window
+    for index, (clause, cues, inherits) in enumerate(_clauses_read(clauses, patterns)):
         matches = _matches(clause, patterns, cues, inherits)
-        negated_before = cues[-1][2] == _NEGATION if cues else inherits
         if not matches:
             continue
         regions = _regions_in(clause, patterns) or _region_only(clauses[index + 1 :], patterns)

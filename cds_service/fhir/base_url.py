@@ -79,7 +79,7 @@ def is_page_of(link: str, base: str) -> bool:
 
 def _parsed(url: str) -> FhirBase | None:
     parts = _split(url)
-    if parts is None or parts.username is not None or "@" in parts.netloc:
+    if parts is None or "@" in parts.netloc:  # user info, even empty
         return None
     raw_segments = tuple(segment for segment in parts.path.split("/") if segment)
     if not all(_plain_segment(unquote(segment)) for segment in raw_segments):
