@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 from cds_service.db import create_database_engine
 from cds_service.feedback.store import FeedbackStore
 from cds_service.knowledge.loader import load_knowledge
+from cds_service.log_lines import OneLineRecords
 from cds_service.pipeline import HookPipeline
 from cds_service.render import Renderer
 from cds_service.settings import Settings
@@ -102,4 +103,5 @@ def _configure_logging(settings: Settings) -> None:
     if not logging.getLogger().handlers and not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(_ServiceFormatter())
+        handler.addFilter(OneLineRecords())
         logger.addHandler(handler)
