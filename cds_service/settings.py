@@ -30,6 +30,10 @@ class Settings:
     fhir_read_timeout: float = 5.0
     fhir_page_cap: int = 50
     hook_deadline_seconds: float = 8.0
+    # Under gunicorn (cds_service/web/serving.py): the time a client has to send a request's
+    # head and body, and the calls (POSTs) one worker works on at once; others wait for a slot.
+    request_read_timeout_seconds: float = 10.0
+    worker_calls: int = 16
     auth_config: Path | None = None
     public_base_url: str | None = None
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
@@ -68,6 +72,8 @@ class Settings:
             "CDS_FHIR_READ_TIMEOUT": self.fhir_read_timeout,
             "CDS_FHIR_PAGE_CAP": self.fhir_page_cap,
             "CDS_HOOK_DEADLINE": self.hook_deadline_seconds,
+            "CDS_REQUEST_READ_TIMEOUT": self.request_read_timeout_seconds,
+            "CDS_WORKER_CALLS": self.worker_calls,
             "CDS_JWT_MAX_LIFETIME": self.jwt_max_lifetime_seconds,
         }
         for name, value in positive.items():
@@ -107,6 +113,8 @@ _ENV = {
     "CDS_FHIR_READ_TIMEOUT": ("fhir_read_timeout", float),
     "CDS_FHIR_PAGE_CAP": ("fhir_page_cap", int),
     "CDS_HOOK_DEADLINE": ("hook_deadline_seconds", float),
+    "CDS_REQUEST_READ_TIMEOUT": ("request_read_timeout_seconds", float),
+    "CDS_WORKER_CALLS": ("worker_calls", int),
     "CDS_AUTH_CONFIG": ("auth_config", Path),
     "CDS_PUBLIC_BASE_URL": ("public_base_url", _base_url),
     "CDS_JWT_ALGORITHMS": ("jwt_algorithms", _csv),
