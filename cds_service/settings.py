@@ -29,6 +29,9 @@ class Settings:
     fhir_connect_timeout: float = 2.0
     fhir_read_timeout: float = 5.0
     fhir_page_cap: int = 50
+    # Bytes one hook call may read from fhirServer, all its pages and searches together: more
+    # than the whole export of the longest Synthea patient here (docs/operations.md says why).
+    fhir_max_bytes_per_call: int = 8 * 1024 * 1024
     hook_deadline_seconds: float = 8.0
     auth_config: Path | None = None
     public_base_url: str | None = None
@@ -67,6 +70,7 @@ class Settings:
             "CDS_FHIR_CONNECT_TIMEOUT": self.fhir_connect_timeout,
             "CDS_FHIR_READ_TIMEOUT": self.fhir_read_timeout,
             "CDS_FHIR_PAGE_CAP": self.fhir_page_cap,
+            "CDS_FHIR_MAX_BYTES_PER_CALL": self.fhir_max_bytes_per_call,
             "CDS_HOOK_DEADLINE": self.hook_deadline_seconds,
             "CDS_JWT_MAX_LIFETIME": self.jwt_max_lifetime_seconds,
         }
@@ -106,6 +110,7 @@ _ENV = {
     "CDS_FHIR_CONNECT_TIMEOUT": ("fhir_connect_timeout", float),
     "CDS_FHIR_READ_TIMEOUT": ("fhir_read_timeout", float),
     "CDS_FHIR_PAGE_CAP": ("fhir_page_cap", int),
+    "CDS_FHIR_MAX_BYTES_PER_CALL": ("fhir_max_bytes_per_call", int),
     "CDS_HOOK_DEADLINE": ("hook_deadline_seconds", float),
     "CDS_AUTH_CONFIG": ("auth_config", Path),
     "CDS_PUBLIC_BASE_URL": ("public_base_url", _base_url),

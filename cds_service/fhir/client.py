@@ -2,20 +2,24 @@
 
 The `requests.Session` is injected (one pooled session per process, shared by the
 worker threads of `history.py`); every call has explicit (connect, read) timeouts, each
-capped by the time left before the deadline. Failures become the small error tree of
-`errors.py`, with messages that carry no URL, no header and nothing the server sent.
+capped by the time left before the deadline. A body is read as it arrives, each wait on the
+socket bounded by the time left, every byte counted against the call's budget (`reads.py`).
+Failures become the small error tree of `errors.py`, with messages that carry no URL, no
+header and nothing the server sent.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 
 from cds_service.fhir.base_url import is_page_of
 from cds_service.fhir.bundle import bundle_link, bundle_resources, is_bundle
@@ -25,13 +29,13 @@ from cds_service.fhir.errors import (
     FhirUnreachable,
     HookDeadlineExceeded,
 )
+from cds_service.fhir.reads import CallReads
+from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
-# One search page is a few hundred kB even for long histories; this only stops a runaway body.
-MAX_PAGE_BYTES = 32 * 1024 * 1024
-_CHUNK_BYTES = 64 * 1024
+_CHUNK_BYTES = 64 * 1024  # the most taken from the socket at once; less when less has come
 # A timeout this close to the deadline was cut short by the deadline, not by the server.
 _DEADLINE_SLACK_SECONDS = 0.05
 
@@ -45,6 +49,10 @@ class FhirClient:
     page_cap: int  # pages read per search, the first one included
     deadline: float  # a time.monotonic() value
     access_token: str | None = field(default=None, repr=False)
+    # Shared by all the searches and pages of one hook call (history.py makes one per call).
+    reads: CallReads = field(
+        default_factory=lambda: CallReads(Settings.fhir_max_bytes_per_call), repr=False
+    )
 
     def search(self, relative_url: str) -> list[dict[str, Any]]:
         """Every resource of a search, following `next` links up to the page cap."""
@@ -85,7 +93,7 @@ class FhirClient:
             raise FhirBadResponse("the answer to a search is not a FHIR Bundle")
         return document
 
-    def _get(self, url: str) -> bytes:
+    def _get(self, url: str) -> bytearray:
         remaining = self._remaining()
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
         try:
@@ -95,23 +103,31 @@ class FhirClient:
                 url, headers=self._headers(), timeout=timeout, stream=True, allow_redirects=False
             ) as response:
                 _check_status(response.status_code)
-                return self._read_body(response)
-        except requests.RequestException as error:
+                sock = _socket_of(response)
+                with self.reads.reading(sock):
+                    return self._read_body(response.raw, sock)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             if self.deadline - time.monotonic() < _DEADLINE_SLACK_SECONDS:
                 raise HookDeadlineExceeded("FHIR request cut short by the hook deadline") from None
             raise FhirUnreachable(_describe_failure(error)) from None
 
-    def _read_body(self, response: requests.Response) -> bytes:
-        # A server that trickles bytes resets the read timeout on every chunk: check the clock.
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
-            size += len(chunk)
-            if size > MAX_PAGE_BYTES:
-                raise FhirBadResponse(f"a page is larger than {MAX_PAGE_BYTES} bytes")
-            self._remaining()
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def _read_body(self, raw: urllib3.BaseHTTPResponse, sock: socket.socket | None) -> bytearray:
+        """The body as it arrives (`read1`: what has come, never waiting to fill a chunk).
+
+        Before each read the socket may wait no longer than the time left: with a
+        Content-Length, a read of 64 KiB waited for all of it, and a server sending a byte
+        now and then reset the read timeout with each one and held the call far past its
+        deadline. Every byte counts against the call's budget as it arrives."""
+        body = bytearray()
+        while True:
+            wait = min(self.read_timeout, self._remaining())
+            if sock is not None:
+                sock.settimeout(wait)
+            chunk = raw.read1(_CHUNK_BYTES, decode_content=True)
+            if not chunk:
+                return body
+            self.reads.count(len(chunk))
+            body += chunk
 
     def _remaining(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -137,15 +153,21 @@ def _check_status(status: int) -> None:
         raise FhirBadResponse(f"FHIR server answered HTTP {status}")
 
 
-def _parse_json(body: bytes) -> Any:
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket a streamed body comes from (urllib3 2 keeps the connection with it)."""
+    connection = getattr(response.raw, "connection", None)
+    return getattr(connection, "sock", None)
+
+
+def _parse_json(body: bytearray) -> Any:
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
         raise FhirBadResponse("the answer is not valid JSON") from None
 
 
-def _describe_failure(error: requests.RequestException) -> str:
+def _describe_failure(error: Exception) -> str:
     """The kind of failure only: requests' own message names the URL (and the patient)."""
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
         return "FHIR server did not answer in time"
     return f"FHIR server unreachable ({type(error).__name__})"

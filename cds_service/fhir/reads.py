@@ -1,0 +1,73 @@
+"""What one hook call reads from fhirServer: a byte budget, and the sockets still reading.
+
+One `CallReads` is shared by all of a call's searches (they run concurrently, `history.py`)
+and all their pages. The budget bounds the patient data a call can hold: a server answering
+each page with tens of megabytes and a `next` link once grew a worker past a gigabyte before
+the page cap stopped it. Bytes are counted as they arrive (decoded, as they are kept), so a
+call stops reading at its budget, not after a page has been read whole.
+
+When the call gives up (its deadline, a search failed), `give_up` shuts the sockets of the
+reads still running: a thread left behind then ends at once instead of holding a connection
+to the server for as long as the server trickles bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+from cds_service.fhir.errors import FhirBadResponse
+
+
+class CallReads:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._read = 0
+        self._open: set[socket.socket] = set()
+        self._given_up = False
+        self._lock = threading.Lock()
+
+    def count(self, size: int) -> None:
+        """Counts `size` more bytes read; past the budget the search reading them fails."""
+        with self._lock:
+            self._read += size
+            over = self._read > self.max_bytes
+        if over:
+            raise FhirBadResponse(
+                f"the FHIR answers of this call exceed {self.max_bytes} bytes "
+                "(CDS_FHIR_MAX_BYTES_PER_CALL)"
+            )
+
+    @contextlib.contextmanager
+    def reading(self, sock: socket.socket | None) -> Iterator[None]:
+        """Around reading a body from `sock`: shut by `give_up` while it lasts."""
+        if sock is None:
+            yield
+            return
+        with self._lock:
+            given_up = self._given_up
+            self._open.add(sock)
+        try:
+            if given_up:
+                _shut(sock)
+            yield
+        finally:
+            with self._lock:
+                self._open.discard(sock)
+
+    def give_up(self) -> None:
+        """Shuts every socket still being read, and any a search starts reading later."""
+        with self._lock:
+            self._given_up = True
+            still_open = list(self._open)
+        for sock in still_open:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # shutdown, not close: the reading thread owns the socket (and closes it as it unwinds);
+    # shutdown wakes its blocked recv with an end of file.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
