@@ -29,9 +29,9 @@ class Settings:
     fhir_connect_timeout: float = 2.0
     fhir_read_timeout: float = 5.0
     fhir_page_cap: int = 50
-    # Bytes one hook call may read from fhirServer, all its pages and searches together: more
-    # than the whole export of the longest Synthea patient here (docs/operations.md says why).
-    fhir_max_bytes_per_call: int = 8 * 1024 * 1024
+    # Bytes one hook call may read from fhirServer, all its pages and searches together: as
+    # much patient data as a request may carry in its prefetch (docs/operations.md says why).
+    fhir_max_bytes_per_call: int = 5 * 1024 * 1024
     hook_deadline_seconds: float = 8.0
     auth_config: Path | None = None
     public_base_url: str | None = None
