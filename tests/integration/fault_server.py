@@ -255,3 +255,9 @@ def matching_pages(
         handler.send_json(200, searchset(resources, next_url))
 
     return answer
+
+
+def large_bundle(size: int) -> Behaviour:
+    """One page, with no `next` link, of about `size` bytes of Conditions no decision reads."""
+    head = b'{"resourceType": "Bundle", "type": "searchset", "entry": '
+    return raw(head + _filler_entries(size) + b"}")

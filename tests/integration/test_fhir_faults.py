@@ -17,6 +17,7 @@ import requests
 
 from cds_service.decision.model import PatientHistory
 from cds_service.fhir import HookDeadlineExceeded, PatientDataUnavailable, gather_history
+from cds_service.fhir.client import FhirClient
 from cds_service.settings import Settings
 from tests.integration.fault_server import (
     FaultServer,
@@ -24,6 +25,8 @@ from tests.integration.fault_server import (
     bundle,
     endless_pages,
     fault_server,
+    large_bundle,
+    oversized_pages,
     raw,
     self_loop,
     slow,
@@ -34,6 +37,7 @@ from tests.integration.fhir_helpers import (
     CPT,
     ICD10,
     OPERATION_OUTCOME,
+    TYPE_OF_KEY,
     RecordingSession,
     all_ids,
     condition,
@@ -409,3 +413,53 @@ def test_an_optional_search_slower_than_the_deadline_ends_in_deadline_exceeded(s
     outcome = call(server, session, seconds=1, fhir_read_timeout=5)
     assert isinstance(outcome.error, HookDeadlineExceeded)
     assert outcome.in_time
+
+
+# The call's byte budget and its deadline, every byte included --------------------------
+
+
+def test_the_byte_budget_counts_every_page_of_a_search(server, session):
+    server.behaviours["Condition"] = oversized_pages(100_000)  # pages of 100 kB, endless
+    outcome = call(server, session, fhir_max_bytes_per_call=250_000)
+    assert isinstance(outcome.error, PatientDataUnavailable)
+    assert outcome.error.missing == ("conditions",)
+    assert "exceed 250000 bytes" in outcome.error.reason
+    assert len([p for p in server.paths() if p.startswith("/fhir/Condition")]) == 3
+    assert outcome.in_time
+
+
+def test_the_byte_budget_counts_the_concurrent_searches_together(server, session):
+    # Each search alone is well within the budget; the five together are not.
+    for resource_type in TYPE_OF_KEY.values():
+        server.behaviours[resource_type] = large_bundle(110_000)
+    outcome = call(server, session, fhir_max_bytes_per_call=300_000)
+    assert isinstance(outcome.error, PatientDataUnavailable)
+    assert "exceed 300000 bytes" in outcome.error.reason
+    assert outcome.in_time
+
+
+def test_a_search_within_the_budget_is_read_whole(server, session):
+    server.behaviours["Condition"] = bundle(
+        VCF, *[condition(f"htn-{n}", PATIENT, ICD10, "I10") for n in range(500)]
+    )
+    outcome = call(server, session, fhir_max_bytes_per_call=200_000)
+    assert outcome.error is None
+    assert "vcf" in ids(outcome.history)["conditions"]
+
+
+def test_the_deadline_covers_every_byte_of_a_body_with_a_content_length(server, session):
+    # One search read by the client itself, no thread to leave behind: before, it read on
+    # until 64 kB had come (a byte each 20 ms: 21 s), each byte resetting the read timeout.
+    server.behaviours["Condition"] = trickle(0.02)
+    deadline = time.monotonic() + 1.0
+    client = FhirClient(
+        base_url=server.base_url,
+        session=session,
+        connect_timeout=2,
+        read_timeout=5,
+        page_cap=50,
+        deadline=deadline,
+    )
+    with pytest.raises(HookDeadlineExceeded):
+        client.search(f"Condition?patient={PATIENT}")
+    assert time.monotonic() < deadline + 0.25
