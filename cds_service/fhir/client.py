@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,13 +28,12 @@ from cds_service.fhir.errors import (
     FhirUnreachable,
     HookDeadlineExceeded,
 )
-from cds_service.fhir.reads import CallReads
+from cds_service.fhir.reads import CallReads, read_body, socket_of
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
-_CHUNK_BYTES = 64 * 1024  # the most taken from the socket at once; less when less has come
 # A timeout this close to the deadline was cut short by the deadline, not by the server.
 _DEADLINE_SLACK_SECONDS = 0.05
 
@@ -103,31 +101,12 @@ class FhirClient:
                 url, headers=self._headers(), timeout=timeout, stream=True, allow_redirects=False
             ) as response:
                 _check_status(response.status_code)
-                sock = _socket_of(response)
-                with self.reads.reading(sock):
-                    return self._read_body(response.raw, sock)
+                with self.reads.reading(socket_of(response)):
+                    return read_body(response, self._remaining, self.read_timeout, self.reads.count)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             if self.deadline - time.monotonic() < _DEADLINE_SLACK_SECONDS:
                 raise HookDeadlineExceeded("FHIR request cut short by the hook deadline") from None
             raise FhirUnreachable(_describe_failure(error)) from None
-
-    def _read_body(self, raw: urllib3.BaseHTTPResponse, sock: socket.socket | None) -> bytearray:
-        """The body as it arrives (`read1`: what has come, never waiting to fill a chunk).
-
-        Before each read the socket may wait no longer than the time left: with a
-        Content-Length, a read of 64 KiB waited for all of it, and a server sending a byte
-        now and then reset the read timeout with each one and held the call far past its
-        deadline. Every byte counts against the call's budget as it arrives."""
-        body = bytearray()
-        while True:
-            wait = min(self.read_timeout, self._remaining())
-            if sock is not None:
-                sock.settimeout(wait)
-            chunk = raw.read1(_CHUNK_BYTES, decode_content=True)
-            if not chunk:
-                return body
-            self.reads.count(len(chunk))
-            body += chunk
 
     def _remaining(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -151,12 +130,6 @@ def _check_status(status: int) -> None:
         raise FhirBadResponse(f"FHIR server answered with a redirect (HTTP {status}): not followed")
     if not 200 <= status < 300:
         raise FhirBadResponse(f"FHIR server answered HTTP {status}")
-
-
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    """The socket a streamed body comes from (urllib3 2 keeps the connection with it)."""
-    connection = getattr(response.raw, "connection", None)
-    return getattr(connection, "sock", None)
 
 
 def _parse_json(body: bytearray) -> Any:

@@ -9,6 +9,9 @@ call stops reading at its budget, not after a page has been read whole.
 When the call gives up (its deadline, a search failed), `give_up` shuts the sockets of the
 reads still running: a thread left behind then ends at once instead of holding a connection
 to the server for as long as the server trickles bytes.
+
+`read_body` reads a streamed body so that no wait on the socket outlasts the time left; the
+issuers' JWK Sets are read with it too (`auth/keys.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+import requests
 
 from cds_service.fhir.errors import FhirBadResponse
 
@@ -71,3 +76,38 @@ def _shut(sock: socket.socket) -> None:
     # shutdown wakes its blocked recv with an end of file.
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+_CHUNK_BYTES = 64 * 1024  # the most taken from the socket at once; less when less has come
+
+
+def read_body(
+    response: requests.Response,
+    time_left: Callable[[], float],
+    read_timeout: float,
+    count: Callable[[int], None],
+) -> bytearray:
+    """A streamed body as it arrives (urllib3 2's `read1`: what has come, never waiting to
+    fill a chunk), each wait on the socket no longer than `time_left()` (which raises when
+    no time is left); `count` is given each piece's size as it arrives (and may raise).
+
+    With a Content-Length, a read of 64 KiB used to wait for all of it, and a server sending
+    a byte now and then reset the read timeout with each one: a call outlived its deadline
+    by as long as the server liked."""
+    sock = socket_of(response)
+    body = bytearray()
+    while True:
+        wait = min(read_timeout, time_left())
+        if sock is not None:
+            sock.settimeout(wait)
+        chunk = response.raw.read1(_CHUNK_BYTES, decode_content=True)
+        if not chunk:
+            return body
+        count(len(chunk))
+        body += chunk
+
+
+def socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket a streamed body comes from (urllib3 2 keeps the connection with it)."""
+    connection = getattr(response.raw, "connection", None)
+    return getattr(connection, "sock", None)
