@@ -72,10 +72,12 @@ def gather_history(
             to_fetch[search] = _search(fill_template(search.template, request))
     if to_fetch and request.fhir_server is None:
         to_fetch = _without_server(to_fetch, first_pages, found)
-    if to_fetch:
-        client = _client(request, settings, session, deadline, tuple(to_fetch))
-        found.update(_run_concurrently(to_fetch, client, deadline))
-    return build_history(found, knowledge)
+    if not to_fetch:
+        return build_history(found, knowledge)  # all prefetched: the advice is never late
+    client = _client(request, settings, session, deadline, tuple(to_fetch))
+    found.update(_run_concurrently(to_fetch, client, deadline))
+    # Fetched records can be huge (20,000 matching Conditions take seconds to build).
+    return build_history(found, knowledge, deadline)
 
 
 def _without_server(

@@ -463,3 +463,14 @@ def test_the_deadline_covers_every_byte_of_a_body_with_a_content_length(server, 
     with pytest.raises(HookDeadlineExceeded):
         client.search(f"Condition?patient={PATIENT}")
     assert time.monotonic() < deadline + 0.25
+
+
+def test_building_a_huge_fetched_history_stops_at_the_deadline(server, session):
+    # 20,000 VCF Conditions on one page: 4.5 MB, within the budget, fetched in a moment; made
+    # into models they take over a second of CPU, which must not outlast the deadline.
+    vcfs = [condition(f"vcf-{n}", PATIENT, ICD10, "M80.08XA") for n in range(20_000)]
+    server.behaviours["Condition"] = raw(json.dumps(searchset(vcfs)).encode())
+    knowledge()  # loaded before the clock starts
+    outcome = call(server, session, seconds=0.8)
+    assert isinstance(outcome.error, HookDeadlineExceeded)
+    assert outcome.in_time
