@@ -7,6 +7,7 @@ margin whatever the server does.
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Iterator
@@ -474,3 +475,38 @@ def test_building_a_huge_fetched_history_stops_at_the_deadline(server, session):
     outcome = call(server, session, seconds=0.8)
     assert isinstance(outcome.error, HookDeadlineExceeded)
     assert outcome.in_time
+
+
+def chunked_gzip(document: bytes, padding: int = 0):
+    """A gzip-compressed body in chunks (HTTP/1.1, no Content-Length); `padding` spaces
+    after the JSON compress to almost nothing."""
+    compressed = gzip.compress(document + b" " * padding)
+
+    def answer(handler) -> None:
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\n"
+            "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        handler.wfile.write(head.encode())
+        for start in range(0, len(compressed), 4096):
+            piece = compressed[start : start + 4096]
+            handler.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        handler.wfile.write(b"0\r\n\r\n")
+
+    return answer
+
+
+def test_a_chunked_gzip_answer_is_read(server, session):
+    server.behaviours["Condition"] = chunked_gzip(json.dumps(searchset([VCF])).encode())
+    outcome = call(server, session)
+    assert ids(outcome.history)["conditions"] == {"vcf"}
+
+
+def test_the_budget_counts_bytes_as_decompressed(server, session):
+    # 20 kB on the wire, 20 MB once decompressed: what is kept is what counts.
+    body = json.dumps(searchset([VCF])).encode()
+    server.behaviours["Condition"] = chunked_gzip(body, padding=20_000_000)
+    outcome = call(server, session)
+    assert isinstance(outcome.error, PatientDataUnavailable)
+    assert outcome.error.missing == ("conditions",)
+    assert f"exceed {Settings().fhir_max_bytes_per_call} bytes" in outcome.error.reason
