@@ -133,12 +133,7 @@ class RemoteKeys:
         self._attempted_at = now
         try:
             keys = index_jwk_set(self._download())
-        except (
-            requests.RequestException,
-            urllib3.exceptions.HTTPError,
-            OSError,
-            ValueError,
-        ) as error:
+        except _FETCH_FAILURES as error:
             log.warning(
                 "JWK Set %s not fetched (%s: %s); keeping %d known keys",
                 self.uri,

@@ -424,7 +424,7 @@ def _build(
     return built, invalid
 
 
-# A model takes about 50 us: the clock is read every 10 ms or so of building.
+# A model takes about 65 us: the clock is read every 13 ms or so of building.
 _MODELS_BETWEEN_CLOCK_CHECKS = 200
 
 

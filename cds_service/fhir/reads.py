@@ -6,9 +6,9 @@ each page with tens of megabytes and a `next` link once grew a worker past a gig
 the page cap stopped it. Bytes are counted as they arrive (decoded, as they are kept), so a
 call stops reading at its budget, not after a page has been read whole.
 
-When the call gives up (its deadline, a search failed), `give_up` shuts the sockets of the
-reads still running: a thread left behind then ends at once instead of holding a connection
-to the server for as long as the server trickles bytes.
+When the call stops waiting for its searches (its deadline), `give_up` shuts the sockets of
+the reads still running: a thread left behind then ends at once instead of holding a
+connection to the server for as long as the server trickles bytes.
 
 `read_body` reads a streamed body so that no wait on the socket outlasts the time left; the
 issuers' JWK Sets are read with it too (`auth/keys.py`).
