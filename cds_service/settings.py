@@ -29,6 +29,9 @@ class Settings:
     fhir_connect_timeout: float = 2.0
     fhir_read_timeout: float = 5.0
     fhir_page_cap: int = 50
+    # Bytes one hook call may read from fhirServer, all its pages and searches together: as
+    # much patient data as a request may carry in its prefetch (docs/operations.md says why).
+    fhir_max_bytes_per_call: int = 5 * 1024 * 1024
     hook_deadline_seconds: float = 8.0
     # Under gunicorn (cds_service/web/serving.py): the time a client has to send a request's
     # head and body, and the calls (POSTs) one worker works on at once; others wait for a slot.
@@ -71,6 +74,7 @@ class Settings:
             "CDS_FHIR_CONNECT_TIMEOUT": self.fhir_connect_timeout,
             "CDS_FHIR_READ_TIMEOUT": self.fhir_read_timeout,
             "CDS_FHIR_PAGE_CAP": self.fhir_page_cap,
+            "CDS_FHIR_MAX_BYTES_PER_CALL": self.fhir_max_bytes_per_call,
             "CDS_HOOK_DEADLINE": self.hook_deadline_seconds,
             "CDS_REQUEST_READ_TIMEOUT": self.request_read_timeout_seconds,
             "CDS_WORKER_CALLS": self.worker_calls,
@@ -112,6 +116,7 @@ _ENV = {
     "CDS_FHIR_CONNECT_TIMEOUT": ("fhir_connect_timeout", float),
     "CDS_FHIR_READ_TIMEOUT": ("fhir_read_timeout", float),
     "CDS_FHIR_PAGE_CAP": ("fhir_page_cap", int),
+    "CDS_FHIR_MAX_BYTES_PER_CALL": ("fhir_max_bytes_per_call", int),
     "CDS_HOOK_DEADLINE": ("hook_deadline_seconds", float),
     "CDS_REQUEST_READ_TIMEOUT": ("request_read_timeout_seconds", float),
     "CDS_WORKER_CALLS": ("worker_calls", int),

@@ -15,8 +15,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import requests
+import urllib3
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from jwt.exceptions import InvalidKeyError
+
+from cds_service.fhir.reads import read_body
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _KEY_READERS = {"EC": ECAlgorithm.from_jwk, "RSA": RSAAlgorithm.from_jwk}
 MAX_JWKS_BYTES = 256 * 1024
+# Not fetched: no answer, a broken or slow one, or not a JWK Set (JwkSetError, bad JSON).
+_FETCH_FAILURES = (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError)
 
 
 class JwkSetError(ValueError):
@@ -77,6 +82,11 @@ class RemoteKeys:
     Fetched on first use and again after `max_age`; an unknown `kid` (the issuer rotated its
     keys) fetches sooner, but at most once per `min_interval`, so a stream of made-up kids
     cannot make us hammer the issuer. A failed fetch keeps the keys already known.
+
+    A call signed with a known key never waits for a fetch another call is making (a made-up
+    kid, or an issuer slow to answer, would otherwise hold up every call of that issuer): it
+    is checked against the keys known. A fetch reads at most MAX_JWKS_BYTES and takes at
+    most the read timeout in all, however the issuer trickles its answer.
     """
 
     def __init__(
@@ -95,21 +105,27 @@ class RemoteKeys:
         self._max_age = max_age
         self._min_interval = min_interval
         self._clock = clock
-        self._lock = threading.Lock()
+        self._fetching = threading.Lock()
+        # Replaced whole by a fetch, never changed in place: read without the lock.
         self._keys: dict[str, dict[str, Any]] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
 
     def find(self, kid: str) -> Mapping[str, Any] | None:
-        with self._lock:
+        known = self._keys.get(kid)
+        if known is not None and (self._fresh(self._clock()) or self._fetching.locked()):
+            return known
+        with self._fetching:
             now = self._clock()
             if self._should_fetch(kid, now):
                 self._fetch(now)
             return self._keys.get(kid)
 
+    def _fresh(self, now: float) -> bool:
+        return self._fetched_at is not None and now - self._fetched_at < self._max_age
+
     def _should_fetch(self, kid: str, now: float) -> bool:
-        fresh = self._fetched_at is not None and now - self._fetched_at < self._max_age
-        if fresh and kid in self._keys:
+        if self._fresh(now) and kid in self._keys:
             return False
         return self._attempted_at is None or now - self._attempted_at >= self._min_interval
 
@@ -117,7 +133,7 @@ class RemoteKeys:
         self._attempted_at = now
         try:
             keys = index_jwk_set(self._download())
-        except (requests.RequestException, ValueError) as error:
+        except _FETCH_FAILURES as error:
             log.warning(
                 "JWK Set %s not fetched (%s: %s); keeping %d known keys",
                 self.uri,
@@ -131,6 +147,7 @@ class RemoteKeys:
 
     def _download(self) -> Any:
         # No redirects: the configured URI is the trust anchor, not wherever it points today.
+        deadline = time.monotonic() + self._timeout[1]
         with self._session.get(
             self.uri,
             timeout=self._timeout,
@@ -140,7 +157,28 @@ class RemoteKeys:
         ) as response:
             if response.status_code != 200:
                 raise JwkSetError(f"HTTP {response.status_code}")
-            body = response.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
-        if len(body) > MAX_JWKS_BYTES:
-            raise JwkSetError(f"larger than {MAX_JWKS_BYTES} bytes")
+            body = read_body(response, _time_left(deadline), self._timeout[1], _size_limit())
         return json.loads(body)
+
+
+def _time_left(deadline: float) -> Callable[[], float]:
+    def time_left() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise JwkSetError("not read in time")
+        return left
+
+    return time_left
+
+
+def _size_limit() -> Callable[[int], None]:
+    """Counts a JWK Set's bytes as they arrive; past MAX_JWKS_BYTES the fetch fails."""
+    read = 0
+
+    def count(size: int) -> None:
+        nonlocal read
+        read += size
+        if read > MAX_JWKS_BYTES:
+            raise JwkSetError(f"larger than {MAX_JWKS_BYTES} bytes")
+
+    return count

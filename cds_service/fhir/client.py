@@ -2,8 +2,10 @@
 
 The `requests.Session` is injected (one pooled session per process, shared by the
 worker threads of `history.py`); every call has explicit (connect, read) timeouts, each
-capped by the time left before the deadline. Failures become the small error tree of
-`errors.py`, with messages that carry no URL, no header and nothing the server sent.
+capped by the time left before the deadline. A body is read as it arrives, each wait on the
+socket bounded by the time left, every byte counted against the call's budget (`reads.py`).
+Failures become the small error tree of `errors.py`, with messages that carry no URL, no
+header and nothing the server sent.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 
 from cds_service.fhir.base_url import is_page_of
 from cds_service.fhir.bundle import bundle_link, bundle_resources, is_bundle
@@ -25,13 +28,12 @@ from cds_service.fhir.errors import (
     FhirUnreachable,
     HookDeadlineExceeded,
 )
+from cds_service.fhir.reads import CallReads, read_body, socket_of
+from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
-# One search page is a few hundred kB even for long histories; this only stops a runaway body.
-MAX_PAGE_BYTES = 32 * 1024 * 1024
-_CHUNK_BYTES = 64 * 1024
 # A timeout this close to the deadline was cut short by the deadline, not by the server.
 _DEADLINE_SLACK_SECONDS = 0.05
 
@@ -45,6 +47,10 @@ class FhirClient:
     page_cap: int  # pages read per search, the first one included
     deadline: float  # a time.monotonic() value
     access_token: str | None = field(default=None, repr=False)
+    # Shared by all the searches and pages of one hook call (history.py makes one per call).
+    reads: CallReads = field(
+        default_factory=lambda: CallReads(Settings.fhir_max_bytes_per_call), repr=False
+    )
 
     def search(self, relative_url: str) -> list[dict[str, Any]]:
         """Every resource of a search, following `next` links up to the page cap."""
@@ -85,7 +91,7 @@ class FhirClient:
             raise FhirBadResponse("the answer to a search is not a FHIR Bundle")
         return document
 
-    def _get(self, url: str) -> bytes:
+    def _get(self, url: str) -> bytearray:
         remaining = self._remaining()
         timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
         try:
@@ -95,23 +101,12 @@ class FhirClient:
                 url, headers=self._headers(), timeout=timeout, stream=True, allow_redirects=False
             ) as response:
                 _check_status(response.status_code)
-                return self._read_body(response)
-        except requests.RequestException as error:
+                with self.reads.reading(socket_of(response)):
+                    return read_body(response, self._remaining, self.read_timeout, self.reads.count)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             if self.deadline - time.monotonic() < _DEADLINE_SLACK_SECONDS:
                 raise HookDeadlineExceeded("FHIR request cut short by the hook deadline") from None
             raise FhirUnreachable(_describe_failure(error)) from None
-
-    def _read_body(self, response: requests.Response) -> bytes:
-        # A server that trickles bytes resets the read timeout on every chunk: check the clock.
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
-            size += len(chunk)
-            if size > MAX_PAGE_BYTES:
-                raise FhirBadResponse(f"a page is larger than {MAX_PAGE_BYTES} bytes")
-            self._remaining()
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _remaining(self) -> float:
         remaining = self.deadline - time.monotonic()
@@ -137,15 +132,15 @@ def _check_status(status: int) -> None:
         raise FhirBadResponse(f"FHIR server answered HTTP {status}")
 
 
-def _parse_json(body: bytes) -> Any:
+def _parse_json(body: bytearray) -> Any:
     try:
         return json.loads(body)
     except (ValueError, RecursionError):
         raise FhirBadResponse("the answer is not valid JSON") from None
 
 
-def _describe_failure(error: requests.RequestException) -> str:
+def _describe_failure(error: Exception) -> str:
     """The kind of failure only: requests' own message names the URL (and the patient)."""
-    if isinstance(error, requests.Timeout):
+    if isinstance(error, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
         return "FHIR server did not answer in time"
     return f"FHIR server unreachable ({type(error).__name__})"

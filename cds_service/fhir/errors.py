@@ -22,7 +22,8 @@ class FhirUnauthorized(FhirError):
 
 
 class FhirBadResponse(FhirError):
-    """An answer that cannot be used: other 4xx, not JSON, not a Bundle, endless paging."""
+    """An answer that cannot be used: other 4xx, not JSON, not a Bundle, endless paging,
+    more bytes than the call's budget."""
 
 
 class PatientDataUnavailable(Exception):

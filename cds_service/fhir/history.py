@@ -4,7 +4,9 @@ Per prefetch key (CDS Hooks 2.0 §3.4): a Bundle with resources is used (and com
 from fhirServer when it has a `next` link); `null` or an empty Bundle means the EHR has
 no such data; an OperationOutcome or an absent key is searched on fhirServer with the
 request's bearer token. The searches left run concurrently, and the whole gathering
-returns by the hook's deadline whatever a server does.
+returns by the hook's deadline whatever a server does; together they read at most
+CDS_FHIR_MAX_BYTES_PER_CALL bytes (`reads.py`), and whatever is still reading when the
+gathering returns has its socket shut.
 
 The optional searches (ImagingStudy, DiagnosticReport: `prefetch.SEARCHES`) never cost the
 call its advice: not prefetched and no fhirServer, or refused or failed by the server, they
@@ -35,6 +37,7 @@ from cds_service.fhir.prefetch import (
     fill_template,
     read_prefetch,
 )
+from cds_service.fhir.reads import CallReads
 from cds_service.knowledge.model import Knowledge
 from cds_service.settings import Settings
 
@@ -69,10 +72,12 @@ def gather_history(
             to_fetch[search] = _search(fill_template(search.template, request))
     if to_fetch and request.fhir_server is None:
         to_fetch = _without_server(to_fetch, first_pages, found)
-    if to_fetch:
-        client = _client(request, settings, session, deadline, tuple(to_fetch))
-        found.update(_run_concurrently(to_fetch, client, deadline))
-    return build_history(found, knowledge)
+    if not to_fetch:
+        return build_history(found, knowledge)  # all prefetched: the advice is never late
+    client = _client(request, settings, session, deadline, tuple(to_fetch))
+    found.update(_run_concurrently(to_fetch, client, deadline))
+    # Fetched records can be huge (20,000 matching Conditions take seconds to build).
+    return build_history(found, knowledge, deadline)
 
 
 def _without_server(
@@ -122,19 +127,21 @@ def _client(
         page_cap=settings.fhir_page_cap,
         deadline=deadline,
         access_token=authorization.access_token if authorization else None,
+        reads=CallReads(settings.fhir_max_bytes_per_call),
     )
 
 
 def _run_concurrently(
     to_fetch: dict[PatientSearch, Fetch], client: FhirClient, deadline: float
 ) -> dict[str, Resources]:
-    # Threads still reading at the deadline are left to end on their own (their timeouts
-    # are capped by the same deadline); the answer does not wait for them.
+    # The answer does not wait for threads still reading at the deadline: their sockets are
+    # shut, so they end at once rather than when the server lets them.
     executor = ThreadPoolExecutor(max_workers=len(to_fetch), thread_name_prefix="fhir-search")
     try:
         futures = {executor.submit(fetch, client): search for search, fetch in to_fetch.items()}
         _, still_running = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
     finally:
+        client.reads.give_up()
         executor.shutdown(wait=False, cancel_futures=True)
     if still_running:
         raise HookDeadlineExceeded("FHIR searches still running at the hook deadline")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -123,8 +124,10 @@ def slow(seconds: float, then: Behaviour | None = None) -> Behaviour:
     return answer
 
 
-def trickle(interval: float) -> Behaviour:
-    """Headers at once, then one byte of body per `interval`: each read is quick."""
+def trickle(interval: float, hung_up: list[float] | None = None) -> Behaviour:
+    """Headers at once (with a Content-Length), then one byte of body per `interval`: each
+    read is quick. `hung_up` receives the time.monotonic() at which the client was found to
+    have closed the connection."""
 
     def answer(handler: FaultHandler) -> None:
         body = json.dumps(searchset([])).encode() + b" " * 1000
@@ -135,8 +138,13 @@ def trickle(interval: float) -> Behaviour:
         for byte in body:
             if handler.server.fault.closing.is_set():
                 return
-            handler.wfile.write(bytes([byte]))
-            handler.wfile.flush()
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                if hung_up is not None:
+                    hung_up.append(time.monotonic())
+                return
             handler.wait(interval)
 
     return answer
@@ -175,3 +183,81 @@ def all_at_once(parties: int, then: Behaviour, timeout: float = 3.0) -> Behaviou
         then(handler)
 
     return answer
+
+
+def oversized_pages(page_bytes: int, served: list[int] | None = None) -> Behaviour:
+    """Every page about `page_bytes` of Conditions no decision reads (hypertension, each
+    with a long note) and a `next` link to one more such page, sent with its Content-Length.
+    `served` receives the bytes of body each request got out before the client hung up."""
+    entries = _filler_entries(page_bytes)
+
+    def answer(handler: FaultHandler) -> None:
+        query = urlsplit(handler.path).query
+        page = int(query.rsplit("page=", 1)[1]) if "page=" in query else 0
+        next_url = f"{handler.url().split('&page=')[0]}&page={page + 1}"
+        head = {"resourceType": "Bundle", "type": "searchset"}
+        head["link"] = [{"relation": "next", "url": next_url}]
+        parts = (json.dumps(head).encode()[:-1] + b', "entry": ', entries, b"}")
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/fhir+json")
+        handler.send_header("Content-Length", str(sum(len(part) for part in parts)))
+        handler.end_headers()
+        sent = _send_until_hung_up(handler, parts)
+        if served is not None:
+            served.append(sent)
+
+    return answer
+
+
+def _filler_entries(page_bytes: int) -> bytes:
+    note = "Blood pressure reviewed at the routine visit; no change to the plan. " * 14
+    one = {
+        "resource": {
+            "resourceType": "Condition",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10"}]},
+            "note": [{"text": note}],
+        }
+    }
+    count = max(1, page_bytes // (len(json.dumps(one)) + 20))
+    entries = [{"resource": {**one["resource"], "id": f"htn-{n}"}} for n in range(count)]
+    return json.dumps(entries).encode()
+
+
+def _send_until_hung_up(handler: FaultHandler, parts: tuple[bytes, ...]) -> int:
+    """Writes `parts` a MiB at a time (no copy of a page per request); the bytes sent."""
+    sent = 0
+    try:
+        for part in parts:
+            view = memoryview(part)
+            for start in range(0, len(view), 1 << 20):
+                if handler.server.fault.closing.is_set():
+                    return sent
+                handler.wfile.write(view[start : start + (1 << 20)])
+                sent += len(view[start : start + (1 << 20)])
+    except OSError:
+        pass  # the client stopped reading and closed the connection
+    return sent
+
+
+def matching_pages(
+    total: int, per_page: int, resource: Callable[[int], dict[str, Any]]
+) -> Behaviour:
+    """`total` resources, `per_page` a page, the n-th being `resource(n)`: pages linked by
+    `next` as a server paging a long search answers."""
+
+    def answer(handler: FaultHandler) -> None:
+        query = urlsplit(handler.path).query
+        page = int(query.rsplit("page=", 1)[1]) if "page=" in query else 0
+        first = page * per_page
+        resources = [resource(n) for n in range(first, min(total, first + per_page))]
+        more = first + per_page < total
+        next_url = f"{handler.url().split('&page=')[0]}&page={page + 1}" if more else None
+        handler.send_json(200, searchset(resources, next_url))
+
+    return answer
+
+
+def large_bundle(size: int) -> Behaviour:
+    """One page, with no `next` link, of about `size` bytes of Conditions no decision reads."""
+    head = b'{"resourceType": "Bundle", "type": "searchset", "entry": '
+    return raw(head + _filler_entries(size) + b"}")

@@ -7,6 +7,7 @@ margin whatever the server does.
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import requests
 
 from cds_service.decision.model import PatientHistory
 from cds_service.fhir import HookDeadlineExceeded, PatientDataUnavailable, gather_history
+from cds_service.fhir.client import FhirClient
 from cds_service.settings import Settings
 from tests.integration.fault_server import (
     FaultServer,
@@ -24,6 +26,8 @@ from tests.integration.fault_server import (
     bundle,
     endless_pages,
     fault_server,
+    large_bundle,
+    oversized_pages,
     raw,
     self_loop,
     slow,
@@ -34,6 +38,7 @@ from tests.integration.fhir_helpers import (
     CPT,
     ICD10,
     OPERATION_OUTCOME,
+    TYPE_OF_KEY,
     RecordingSession,
     all_ids,
     condition,
@@ -409,3 +414,99 @@ def test_an_optional_search_slower_than_the_deadline_ends_in_deadline_exceeded(s
     outcome = call(server, session, seconds=1, fhir_read_timeout=5)
     assert isinstance(outcome.error, HookDeadlineExceeded)
     assert outcome.in_time
+
+
+# The call's byte budget and its deadline, every byte included --------------------------
+
+
+def test_the_byte_budget_counts_every_page_of_a_search(server, session):
+    server.behaviours["Condition"] = oversized_pages(100_000)  # pages of 100 kB, endless
+    outcome = call(server, session, fhir_max_bytes_per_call=250_000)
+    assert isinstance(outcome.error, PatientDataUnavailable)
+    assert outcome.error.missing == ("conditions",)
+    assert "exceed 250000 bytes" in outcome.error.reason
+    assert len([p for p in server.paths() if p.startswith("/fhir/Condition")]) == 3
+    assert outcome.in_time
+
+
+def test_the_byte_budget_counts_the_concurrent_searches_together(server, session):
+    # Each search alone is well within the budget; the five together are not.
+    for resource_type in TYPE_OF_KEY.values():
+        server.behaviours[resource_type] = large_bundle(110_000)
+    outcome = call(server, session, fhir_max_bytes_per_call=300_000)
+    assert isinstance(outcome.error, PatientDataUnavailable)
+    assert "exceed 300000 bytes" in outcome.error.reason
+    assert outcome.in_time
+
+
+def test_a_search_within_the_budget_is_read_whole(server, session):
+    server.behaviours["Condition"] = bundle(
+        VCF, *[condition(f"htn-{n}", PATIENT, ICD10, "I10") for n in range(500)]
+    )
+    outcome = call(server, session, fhir_max_bytes_per_call=200_000)
+    assert outcome.error is None
+    assert "vcf" in ids(outcome.history)["conditions"]
+
+
+def test_the_deadline_covers_every_byte_of_a_body_with_a_content_length(server, session):
+    # One search read by the client itself, no thread to leave behind: before, it read on
+    # until 64 kB had come (a byte each 20 ms: 21 s), each byte resetting the read timeout.
+    server.behaviours["Condition"] = trickle(0.02)
+    deadline = time.monotonic() + 1.0
+    client = FhirClient(
+        base_url=server.base_url,
+        session=session,
+        connect_timeout=2,
+        read_timeout=5,
+        page_cap=50,
+        deadline=deadline,
+    )
+    with pytest.raises(HookDeadlineExceeded):
+        client.search(f"Condition?patient={PATIENT}")
+    assert time.monotonic() < deadline + 0.25
+
+
+def test_building_a_huge_fetched_history_stops_at_the_deadline(server, session):
+    # 20,000 VCF Conditions on one page: 4.5 MB, within the budget, fetched in a moment; made
+    # into models they take over a second of CPU, which must not outlast the deadline.
+    vcfs = [condition(f"vcf-{n}", PATIENT, ICD10, "M80.08XA") for n in range(20_000)]
+    server.behaviours["Condition"] = raw(json.dumps(searchset(vcfs)).encode())
+    knowledge()  # loaded before the clock starts
+    outcome = call(server, session, seconds=0.8)
+    assert isinstance(outcome.error, HookDeadlineExceeded)
+    assert outcome.in_time
+
+
+def chunked_gzip(document: bytes, padding: int = 0):
+    """A gzip-compressed body in chunks (HTTP/1.1, no Content-Length); `padding` spaces
+    after the JSON compress to almost nothing."""
+    compressed = gzip.compress(document + b" " * padding)
+
+    def answer(handler) -> None:
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\n"
+            "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        handler.wfile.write(head.encode())
+        for start in range(0, len(compressed), 4096):
+            piece = compressed[start : start + 4096]
+            handler.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        handler.wfile.write(b"0\r\n\r\n")
+
+    return answer
+
+
+def test_a_chunked_gzip_answer_is_read(server, session):
+    server.behaviours["Condition"] = chunked_gzip(json.dumps(searchset([VCF])).encode())
+    outcome = call(server, session)
+    assert ids(outcome.history)["conditions"] == {"vcf"}
+
+
+def test_the_budget_counts_bytes_as_decompressed(server, session):
+    # 20 kB on the wire, 20 MB once decompressed: what is kept is what counts.
+    body = json.dumps(searchset([VCF])).encode()
+    server.behaviours["Condition"] = chunked_gzip(body, padding=20_000_000)
+    outcome = call(server, session)
+    assert isinstance(outcome.error, PatientDataUnavailable)
+    assert outcome.error.missing == ("conditions",)
+    assert f"exceed {Settings().fhir_max_bytes_per_call} bytes" in outcome.error.reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,18 +25,32 @@ class JwksServer:
         self.status = 200
         self.headers: dict[str, str] = {}
         self.requests: list[str] = []
+        self.delay = 0.0  # seconds before answering
+        self.byte_interval = 0.0  # seconds between the bytes of the body (after the headers)
+        self.answering = threading.Event()  # set once a request has come in
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests.append(self.path)
+                server.answering.set()
+                time.sleep(server.delay)
                 self.send_response(server.status)
                 for name, value in server.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(server.body)))
                 self.end_headers()
-                self.wfile.write(server.body)
+                if not server.byte_interval:
+                    self.wfile.write(server.body)
+                    return
+                for byte in server.body:
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up and closed the connection
+                    time.sleep(server.byte_interval)
 
             def log_message(self, *_: object) -> None:
                 pass
@@ -127,6 +142,35 @@ def test_a_failed_fetch_keeps_the_known_keys(server, clock):
     clock.now += 3600
     assert keys.find("k1") is not None
     assert len(server.requests) == 2
+
+
+def test_a_refresh_for_an_unknown_kid_does_not_hold_up_a_known_key(server, clock):
+    server.serve(jwk_set(es384_key("k1")))
+    keys = remote(server, clock)
+    keys.find("k1")
+    server.delay = 2.0  # the issuer is slow to answer the refresh
+    clock.now += 61
+    refresh = threading.Thread(target=keys.find, args=("made-up",))
+    refresh.start()
+    try:
+        assert server.answering.wait(5)
+        started = time.monotonic()
+        assert keys.find("k1") is not None
+        assert time.monotonic() - started < 0.5
+    finally:
+        refresh.join()
+    assert len(server.requests) == 2
+
+
+def test_a_trickled_key_set_is_given_up_after_the_read_timeout(server, clock):
+    # A byte every 50 ms, each well within the read timeout: before, the read waited for
+    # the whole Content-Length (about 20 s here), holding every call of the issuer.
+    server.serve(jwk_set(es384_key("k1")))
+    server.byte_interval = 0.05
+    keys = RemoteKeys(server.url + "/jwks.json", requests.Session(), timeout=(1, 1), clock=clock)
+    started = time.monotonic()
+    assert keys.find("k1") is None
+    assert time.monotonic() - started < 1.5
 
 
 def test_a_redirect_is_not_followed(server, clock):
