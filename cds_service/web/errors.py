@@ -22,6 +22,7 @@ _ISSUE_CODE = {
     413: "too-costly",
     415: "invalid",
     500: "exception",
+    503: "transient",
 }
 
 
