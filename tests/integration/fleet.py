@@ -57,8 +57,13 @@ RESTART_AFTER_SECONDS = 3.0  # a killed instance is started again this long afte
 RECOVERED_SECONDS = 3.0  # the last seconds of a fault's window must be all answered
 
 
+def haproxy_program() -> str | None:
+    """Debian installs it in /usr/sbin, which a user's PATH may lack."""
+    return shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
+
+
 def missing_haproxy() -> str | None:
-    return None if shutil.which("haproxy") else f"haproxy not found ({INSTALL_HINT})"
+    return None if haproxy_program() else f"haproxy not found ({INSTALL_HINT})"
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,14 @@ class Answer:
     outcome: bool  # the body is a FHIR OperationOutcome
     from_balancer: bool  # HAProxy's own error page, not the service's
     card: str | None = None  # the feedback entry's card
+    # The status line came, the body did not: the process answering was killed mid-answer
+    # (the balancer passes an answer on as it comes, it cannot take it back).
+    cut_off: bool = False
+    error: str | None = None  # the client's exception, if any
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == 200 and not self.cut_off
 
 
 @dataclass
@@ -139,7 +152,7 @@ def _haproxy(port: int, instances: dict[str, GunicornInstance], log: Path) -> It
     }
     with log.open("ab") as output:
         process = subprocess.Popen(
-            ["haproxy", "-db", "-f", str(HAPROXY_CONFIG)],
+            [haproxy_program() or "haproxy", "-db", "-f", str(HAPROXY_CONFIG)],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -204,12 +217,19 @@ class Load:
         url = self._fleet.balancer_url + path
         token = sign(self._fleet.key, claims(url))
         started = self.now()
-        status, outcome, from_balancer = None, False, False
-        with contextlib.suppress(requests.RequestException):
-            response = requests.post(url, json=body, headers=bearer(token), timeout=35)
-            status = response.status_code
-            outcome, from_balancer = _outcome(response)
-        answer = Answer(kind, started, self.now(), status, outcome, from_balancer, card)
+        status, outcome, from_balancer, cut_off, error = None, False, False, False, None
+        try:
+            with requests.post(
+                url, json=body, headers=bearer(token), timeout=35, stream=True
+            ) as response:
+                status, cut_off = response.status_code, True
+                outcome, from_balancer = _outcome(response)
+                cut_off = False
+        except requests.RequestException as exception:
+            error = type(exception).__name__
+        answer = Answer(
+            kind, started, self.now(), status, outcome, from_balancer, card, cut_off, error
+        )
         with self._lock:
             self._answers.append(answer)
 
@@ -238,6 +258,7 @@ class Fault:
     log_end: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     restarted_by_test: bool = False
+    kills_a_process: bool = False
     worker_pids_kept: bool | None = None  # for faults that must not cost a worker
 
 
@@ -247,8 +268,16 @@ def run(fleet: Fleet, seconds: float) -> tuple[list[Fault], list[Answer], set[st
     a = fleet.instances["a"]
     schedule: list[tuple[float, Fault, Callable[[Fault], None]]] = [
         (0.0, Fault("none (warm-up)"), lambda fault: None),
-        (0.12, Fault("kill -9 one worker of instance a"), lambda fault: _kill_worker(a, fault)),
-        (0.35, Fault("kill -9 instance b, started again"), lambda f: _kill_instance(fleet, "b", f)),
+        (
+            0.12,
+            Fault("kill -9 one worker of instance a", kills_a_process=True),
+            lambda fault: _kill_worker(a, fault),
+        ),
+        (
+            0.35,
+            Fault("kill -9 instance b, started again", kills_a_process=True),
+            lambda fault: _kill_instance(fleet, "b", fault),
+        ),
         (0.65, Fault("PostgreSQL stopped (crash) and started"), lambda f: _stop_db(fleet, f)),
     ]
     faults = [fault for _, fault, _ in schedule]
@@ -334,11 +363,13 @@ class FaultReport:
     failed: int
     service_503: int
     balancer_503: int
-    other: int  # anything but 200 and a JSON 503: what must never happen
+    cut_off: int  # a 200 or 503 whose body never came: its process was killed meanwhile
+    other: int  # anything else but a 200: what must never happen
     longest_gap: float  # seconds without a single successful answer
     feedback_acknowledged: int
     feedback_lost: int
     recovered: bool  # the last seconds of the window: every call answered 200
+    kills_a_process: bool
     restarted_by_test: bool
     worker_pids_kept: bool | None
     notes: tuple[str, ...]
@@ -354,23 +385,31 @@ def _fault_report(
 ) -> FaultReport:
     # By the time of the answer: a call cut off by a fault belongs to that fault.
     window = [a for a in answers if fault.at <= a.ended < fault.until]
-    unavailable = [a for a in window if a.status == 503 and a.outcome]
-    acknowledged = [a.card for a in window if a.kind == "feedback" and a.status == 200]
+    unavailable = [a for a in window if a.status == 503 and a.outcome and not a.cut_off]
+    cut_off = [a for a in window if a.cut_off]
+    acknowledged = [a.card for a in window if a.kind == "feedback" and a.succeeded]
     tail = [a for a in window if a.started >= fault.until - RECOVERED_SECONDS]
+    others = Counter(
+        f"{a.kind}: {a.status or 'no answer'}, {a.error or 'not an OperationOutcome'}"
+        for a in window
+        if not a.succeeded and a not in unavailable and not a.cut_off
+    )
     return FaultReport(
         name=fault.name,
         calls=len(window),
-        failed=sum(a.status != 200 for a in window),
+        failed=sum(not a.succeeded for a in window),
         service_503=sum(not a.from_balancer for a in unavailable),
         balancer_503=sum(a.from_balancer for a in unavailable),
-        other=sum(a.status != 200 for a in window) - len(unavailable),
+        cut_off=len(cut_off),
+        other=sum(not a.succeeded for a in window) - len(unavailable) - len(cut_off),
         longest_gap=_longest_gap(answers, fault),
         feedback_acknowledged=len(acknowledged),
         feedback_lost=sum(card not in stored for card in acknowledged),
-        recovered=bool(tail) and all(a.status == 200 for a in tail),
+        recovered=bool(tail) and all(a.succeeded for a in tail),
+        kills_a_process=fault.kills_a_process,
         restarted_by_test=fault.restarted_by_test,
         worker_pids_kept=fault.worker_pids_kept,
-        notes=tuple(fault.notes),
+        notes=(*fault.notes, *(f"{n} x {what}" for what, n in others.items())),
         log_lines=_log_summary(fleet, fault),
     )
 
@@ -378,7 +417,7 @@ def _fault_report(
 def _longest_gap(answers: list[Answer], fault: Fault) -> float:
     """The longest time in the window between two successful answers (the first gap
     reaches back to the last success before the window)."""
-    successes = sorted(a.ended for a in answers if a.status == 200)
+    successes = sorted(a.ended for a in answers if a.succeeded)
     before = [t for t in successes if t < fault.at]
     inside = [t for t in successes if fault.at <= t < fault.until]
     points = [before[-1] if before else fault.at, *inside]
@@ -415,8 +454,8 @@ def _line_kind(line: str) -> str | None:
     call = _HAPROXY_CALL.match(line)
     if call:
         server, status, termination = call.groups()
-        if status == "200":
-            return None
+        if status == "200" and termination == "----":
+            return None  # "SD--" after a 200: the instance died while sending the body
         return f"answered {status} (server {server}, termination {termination})"
     if "[INFO]" in line or " INFO " in line or line.startswith(("[NOTICE]", "[WARNING]")):
         return None  # HAProxy's warnings on stderr repeat its log lines
@@ -425,7 +464,8 @@ def _line_kind(line: str) -> str | None:
 
 def format_table(reports: list[FaultReport]) -> str:
     header = (
-        f"{'fault':40} {'calls':>6} {'failed':>6} {'503 svc':>7} {'503 lb':>6} {'other':>5} "
+        f"{'fault':40} {'calls':>6} {'failed':>6} {'503 svc':>7} {'503 lb':>6} {'cut off':>7} "
+        f"{'other':>5} "
         f"{'longest gap':>11} {'fb acked':>8} {'fb lost':>7}  recovered"
     )
     lines = [header]
@@ -437,7 +477,7 @@ def format_table(reports: list[FaultReport]) -> str:
             recovered += ", no worker restarted"
         lines.append(
             f"{r.name:40} {r.calls:>6} {r.failed:>6} {r.service_503:>7} {r.balancer_503:>6} "
-            f"{r.other:>5} {r.longest_gap:>10.2f}s {r.feedback_acknowledged:>8} "
+            f"{r.cut_off:>7} {r.other:>5} {r.longest_gap:>10.2f}s {r.feedback_acknowledged:>8} "
             f"{r.feedback_lost:>7}  {recovered}"
         )
     for r in reports:
@@ -453,6 +493,8 @@ def violations(reports: list[FaultReport]) -> list[str]:
     for r in reports:
         if r.other:
             found.append(f"{r.name}: {r.other} answers neither 200 nor a JSON 503")
+        if r.cut_off and not r.kills_a_process:
+            found.append(f"{r.name}: {r.cut_off} answers cut off, yet no process was killed")
         if r.feedback_lost:
             found.append(f"{r.name}: {r.feedback_lost} acknowledged feedback entries lost")
         if not r.recovered:

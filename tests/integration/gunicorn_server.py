@@ -76,7 +76,15 @@ class GunicornInstance:
         self.log_path = log_path
         served = f"{options} {SERVICE_APP}".strip()
         self._command = ["sh", "-c", f"exec {procfile_command(served, self.port)}"]
-        self._env = {**os.environ, **env, "WEB_CONCURRENCY": str(workers)}
+        # Metrics in a folder beside the log: gunicorn.conf.py's private one would outlive a kill.
+        metrics = log_path.with_name(f"{log_path.stem}-metrics")
+        metrics.mkdir(exist_ok=True)
+        self._env = {
+            **os.environ,
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics),
+            **env,
+            "WEB_CONCURRENCY": str(workers),
+        }
         self._workers = workers
         self._process: subprocess.Popen | None = None
         self._log_start = 0
