@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from tests.trust_support import (
     EHR,
+    SigningKey,
     bearer,
     claims,
     es384_key,
@@ -43,7 +44,12 @@ from tests.trust_support import (
 )
 
 from .gunicorn_server import REPO_ROOT, GunicornInstance
-from .postgres_server import PrivateCluster, fresh_database, private_cluster
+from .postgres_server import (
+    PrivateCluster,
+    fresh_database,
+    missing_server_programs,
+    private_cluster,
+)
 from .processes import free_port, stop
 
 HAPROXY_CONFIG = REPO_ROOT / "deploy" / "haproxy.cfg"
@@ -55,6 +61,7 @@ PAUSE_SECONDS = 0.02  # between one client's calls: a steady load, not a saturat
 DATABASE_DOWN_SECONDS = 4.0
 RESTART_AFTER_SECONDS = 3.0  # a killed instance is started again this long after
 RECOVERED_SECONDS = 3.0  # the last seconds of a fault's window must be all answered
+_STAMP = "2026-12-03T10:00:00Z"  # every feedback entry's outcomeTimestamp
 
 
 def haproxy_program() -> str | None:
@@ -94,7 +101,7 @@ class Fleet:
     instances: dict[str, GunicornInstance]
     balancer_url: str
     balancer_log: Path
-    key: object
+    key: SigningKey
 
     def logs(self) -> dict[str, Path]:
         named = {f"instance {name}": i.log_path for name, i in self.instances.items()}
@@ -232,9 +239,6 @@ class Load:
         )
         with self._lock:
             self._answers.append(answer)
-
-
-_STAMP = "2026-12-03T10:00:00Z"
 
 
 def _outcome(response: requests.Response) -> tuple[bool, bool]:
@@ -508,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=120.0, help="length of the load")
     arguments = parser.parse_args(argv)
-    for missing in (missing_haproxy(), _missing_postgres()):
+    for missing in (missing_haproxy(), missing_server_programs()):
         if missing:
             print(missing, file=sys.stderr)
             return 2
@@ -519,12 +523,6 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"VIOLATED: {problem}", file=sys.stderr)
     return 1 if problems else 0
-
-
-def _missing_postgres() -> str | None:
-    from .postgres_server import missing_server_programs
-
-    return missing_server_programs()
 
 
 if __name__ == "__main__":
