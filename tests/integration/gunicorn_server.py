@@ -139,7 +139,7 @@ class GunicornInstance:
     def stop(self) -> None:
         if self._process is not None:
             stop(self._process)
-            # Workers the master could not reach (it was killed) must not outlive the test.
+            # A worker left behind (its master gave up, or died first) must not outlive the test.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
             self._process = None
