@@ -11,12 +11,15 @@ gets every table at once; an older one gets the numbered steps it lacks, recorde
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+log = logging.getLogger(__name__)
 metadata = sa.MetaData()
 
 feedback_table = sa.Table(
@@ -94,14 +97,27 @@ schema_version_table = sa.Table(
 feedback_card_index = sa.Index("ix_feedback_card_uuid", feedback_table.c.card_uuid)
 
 
-def create_database_engine(url: str) -> Engine:
-    """An engine whose schema exists; safe to call from several worker processes at once."""
+# How long a starting worker waits for an unreachable database server: a worker restarted
+# while PostgreSQL is away for a moment comes up when it returns, instead of failing to boot
+# (gunicorn then stops the whole instance). Well inside the Procfile's --timeout of 30 s,
+# past which gunicorn kills a worker that has not finished booting.
+START_WAIT_SECONDS = 15.0
+
+
+def create_database_engine(url: str, start_wait_seconds: float = START_WAIT_SECONDS) -> Engine:
+    """An engine whose schema exists; safe to call from several worker processes at once.
+
+    A server database's pool checks each connection before lending it (`pool_pre_ping`): after
+    the server restarts, calls reconnect by themselves instead of failing on a dead connection.
+    """
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
     try:
+        if not url.startswith("sqlite"):
+            _wait_until_reachable(engine, start_wait_seconds)
         _create_schema(engine)
     except DBAPIError as error:
         engine.dispose()  # close the pooled connection: the caller never sees this engine
@@ -122,6 +138,24 @@ class DatabaseStartError(RuntimeError):
 def _first_line(error: BaseException | None) -> str:
     text = str(error).strip() if error is not None else ""
     return text.splitlines()[0] if text else "no reason given"
+
+
+def _wait_until_reachable(engine: Engine, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with engine.connect():
+                return
+        except sa.exc.OperationalError as error:
+            if time.monotonic() >= deadline:
+                raise
+            # The driver's message names the host; the type says enough.
+            log.warning(
+                "database unreachable at start-up (%s); trying again for up to %.0f s",
+                type(error.orig).__name__,
+                deadline - time.monotonic(),
+            )
+            time.sleep(1.0)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

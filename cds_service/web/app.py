@@ -20,6 +20,7 @@ from cds_service.settings import Settings
 from cds_service.web.auth import install_trust
 from cds_service.web.blueprint import blueprint
 from cds_service.web.errors import register_error_handlers
+from cds_service.web.health import register_health
 from cds_service.web.json_provider import OrjsonProvider
 from cds_service.web.metrics import register_metrics
 from cds_service.web.openapi import register_openapi
@@ -65,6 +66,7 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
     register_openapi(app)
     register_metrics(app)
     register_error_handlers(app)
+    register_health(app, engine)
     install_trust(app, settings, engine)
     log.info(
         "vcf-imaging-cds ready: knowledge %s, database %s",

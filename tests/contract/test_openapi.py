@@ -95,3 +95,12 @@ def test_document_is_built_once_at_start_up_not_per_request(app, monkeypatch):
     first, second = client.get("/openapi.json"), client.get("/openapi.json")
     assert first.status_code == second.status_code == 200
     assert first.data == second.data
+
+
+def test_the_database_outage_answer_is_documented(document):
+    for service in SERVICES:
+        for path in (f"/cds-services/{service.id}", f"/cds-services/{service.id}/feedback"):
+            response = document["paths"][path]["post"]["responses"]["503"]
+            assert response["content"]["application/json"]["schema"]["$ref"].endswith(
+                "/OperationOutcome"
+            )

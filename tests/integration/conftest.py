@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from .postgres_server import fresh_database, missing_postgres, postgres_server
+from .postgres_server import (
+    PrivateCluster,
+    fresh_database,
+    missing_postgres,
+    missing_server_programs,
+    postgres_server,
+    private_cluster,
+)
 
 REQUIRE_POSTGRES = "CDS_REQUIRE_POSTGRES"
 
@@ -20,13 +27,31 @@ REQUIRE_POSTGRES = "CDS_REQUIRE_POSTGRES"
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     """A PostgreSQL server (PG_TEST_URL, or a private cluster started for this run)."""
-    missing = missing_postgres()
+    _skip_or_fail_without(missing_postgres())
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def stoppable_postgres() -> Iterator[PrivateCluster]:
+    """A private PostgreSQL cluster of the module's own, which its tests may stop and start
+    (never the shared server of `server_url`)."""
+    _skip_or_fail_without(missing_server_programs())
+    with private_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_server_programs() -> None:
+    """For tests that start private clusters of their own."""
+    _skip_or_fail_without(missing_server_programs())
+
+
+def _skip_or_fail_without(missing: str | None) -> None:
     if missing is not None:
         if os.environ.get(REQUIRE_POSTGRES) == "1":
             pytest.fail(f"{REQUIRE_POSTGRES}=1 but {missing}", pytrace=False)
         pytest.skip(f"needs PostgreSQL: {missing}")
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

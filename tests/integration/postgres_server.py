@@ -41,6 +41,11 @@ def missing_postgres() -> str | None:
     """Why the database tests cannot have a server here, or None when they can."""
     if os.environ.get(PG_TEST_URL):
         return None
+    return missing_server_programs()
+
+
+def missing_server_programs() -> str | None:
+    """Why this machine cannot start a private cluster (`private_cluster`), or None."""
     try:
         postgres_bin_dir()
         _server_user()
@@ -81,7 +86,8 @@ def postgres_server() -> Iterator[str]:
 def fresh_database(server_url: str) -> Iterator[str]:
     """A new, empty database on the server, dropped afterwards; yields its URL."""
     name = f"vcf_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    # No pool: a connection kept from the CREATE would be dead if a test restarted the server.
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     try:
         with admin.connect() as connection:
             connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -92,28 +98,58 @@ def fresh_database(server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+class PrivateCluster:
+    """A throw-away cluster in a folder of its own that a test may stop and start again
+    (the same data, port and URL), to see what the service does while its database is gone."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder, self.port = folder, port
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        self._bin_dir, self._user = postgres_bin_dir(), _server_user()
+        self._data = folder / "data"
+
+    def init(self) -> None:
+        if self._user is not None:
+            shutil.chown(self.folder, self._user.pw_name, self._user.pw_gid)
+        initdb = [self._bin_dir / "initdb", "-D", self._data, "-U", "postgres", "-A", "trust"]
+        _run(self._user, [*initdb, "-E", "UTF8", "--no-sync", "--no-instructions"])
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = self.folder / "server.log"
+        pg_ctl = [self._bin_dir / "pg_ctl", "-D", self._data]
+        _run(self._user, [*pg_ctl, "-l", log, "-o", options, "-w", "start"])
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast` ends every session and shuts down cleanly; `immediate` is a crash (the
+        server recovers from its WAL when started again)."""
+        _run(self._user, [self._bin_dir / "pg_ctl", "-D", self._data, "-m", mode, "-w", "stop"])
+
+
 @contextlib.contextmanager
-def _private_cluster() -> Iterator[str]:
-    bin_dir = postgres_bin_dir()
-    user = _server_user()
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A running private cluster, stopped and removed afterwards (needs the server programs,
+    whatever PG_TEST_URL says: a shared server is not the tests' to stop)."""
     # /tmp: the postgres user must reach it (a TMPDIR under /root it cannot), and the socket
     # path inside it must stay under the ~107 characters a Unix socket name allows.
     folder = Path(tempfile.mkdtemp(prefix="vcf-pg-", dir="/tmp"))
-    data, log = folder / "data", folder / "server.log"
-    port = free_port()
     try:
-        if user is not None:
-            shutil.chown(folder, user.pw_name, user.pw_gid)
-        _run(user, [bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                    "--no-sync", "--no-instructions"])  # fmt: skip
-        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-        _run(user, [bin_dir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "start"])
+        cluster = PrivateCluster(folder, free_port())
+        cluster.init()
+        cluster.start()
         try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+            yield cluster
         finally:
-            _run(user, [bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"])
+            with contextlib.suppress(PostgresUnavailable):  # already stopped by the test
+                cluster.stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _private_cluster() -> Iterator[str]:
+    with private_cluster() as cluster:
+        yield cluster.url
 
 
 def _server_user() -> pwd.struct_passwd | None:
