@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from cds_service import create_app
-from cds_service.db import DatabaseStartError
+from cds_service.db import DatabaseStartError, create_database_engine
 from cds_service.knowledge.errors import KnowledgeError
 from cds_service.knowledge.loader import load_knowledge
 from cds_service.settings import DEFAULT_KNOWLEDGE_DIR
