@@ -29,6 +29,11 @@ class Settings:
     fhir_connect_timeout: float = 2.0
     fhir_read_timeout: float = 5.0
     fhir_page_cap: int = 50
+    # Most imaging draft orders evaluated per hook call: the rest get no rating and one card
+    # says how many were not checked (docs/integration.md, "Bounded answers").
+    max_draft_orders: int = 20
+    # Most feedback entries per call: more is refused (413) before anything is stored.
+    max_feedback_entries: int = 1000
     hook_deadline_seconds: float = 8.0
     auth_config: Path | None = None
     public_base_url: str | None = None
@@ -67,6 +72,8 @@ class Settings:
             "CDS_FHIR_CONNECT_TIMEOUT": self.fhir_connect_timeout,
             "CDS_FHIR_READ_TIMEOUT": self.fhir_read_timeout,
             "CDS_FHIR_PAGE_CAP": self.fhir_page_cap,
+            "CDS_MAX_DRAFT_ORDERS": self.max_draft_orders,
+            "CDS_MAX_FEEDBACK_ENTRIES": self.max_feedback_entries,
             "CDS_HOOK_DEADLINE": self.hook_deadline_seconds,
             "CDS_JWT_MAX_LIFETIME": self.jwt_max_lifetime_seconds,
         }
@@ -106,6 +113,8 @@ _ENV = {
     "CDS_FHIR_CONNECT_TIMEOUT": ("fhir_connect_timeout", float),
     "CDS_FHIR_READ_TIMEOUT": ("fhir_read_timeout", float),
     "CDS_FHIR_PAGE_CAP": ("fhir_page_cap", int),
+    "CDS_MAX_DRAFT_ORDERS": ("max_draft_orders", int),
+    "CDS_MAX_FEEDBACK_ENTRIES": ("max_feedback_entries", int),
     "CDS_HOOK_DEADLINE": ("hook_deadline_seconds", float),
     "CDS_AUTH_CONFIG": ("auth_config", Path),
     "CDS_PUBLIC_BASE_URL": ("public_base_url", _base_url),
