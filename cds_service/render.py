@@ -113,8 +113,8 @@ class Renderer:
         """A card for each decision (with the draft it is about) and a rating for each one on
         an imaging order, a rating alone for each imaging order the criteria do not cover.
         `base_url` is the service's own public address, for the cards' links to the evidence
-        pages. `left_out`: imaging orders of the call not evaluated (CDS_MAX_DRAFT_ORDERS),
-        said first in a card of their own."""
+        pages. `left_out`: the orders past CDS_MAX_DRAFT_ORDERS, not evaluated, said first
+        in a card of their own."""
         if not decided and not unrated:
             return HookResponse()
         consult_id = f"urn:uuid:{self._new_uuid()}"

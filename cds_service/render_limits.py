@@ -26,7 +26,8 @@ ORDERS_NOT_EVALUATED_INDICATOR = "warning"
 
 @dataclass(frozen=True)
 class LeftOut:
-    """Imaging orders of one call: how many were evaluated, how many were left out."""
+    """How many imaging orders of one call were evaluated, and how many draft orders after
+    them were not (imaging or not: they were never read)."""
 
     evaluated: int
     not_evaluated: int

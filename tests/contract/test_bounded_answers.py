@@ -57,8 +57,10 @@ def test_orders_past_the_cap_get_no_rating_and_one_warning_card_first_says_how_m
     assert topic(first) == "OrdersNotEvaluated"
     assert first["source"]["topic"]["system"] == TOPIC_SYSTEM
     assert first["indicator"] == "warning"
-    assert first["summary"] == "Too many imaging orders at once: 5 not checked (first 20 checked)"
-    assert "the first 20 were checked" in first["detail"]
+    assert first["summary"] == (
+        "Too many orders at once: 5 not checked (first 20 imaging orders checked)"
+    )
+    assert "it checked the first 20 and stopped there" in first["detail"]
     assert len(advice) == 20 and "OrdersNotEvaluated" not in {topic(c) for c in advice}
     rated = [action["resource"]["id"] for action in body["systemActions"]]
     assert rated == [f"ct-{n}" for n in range(20)]
@@ -87,7 +89,7 @@ def test_the_cap_is_cds_max_draft_orders_and_the_audit_line_counts_what_it_left_
     body = client.post(SIGN, json=order_sign(3)).get_json()
 
     assert body["cards"][0]["summary"] == (
-        "Too many imaging orders at once: 1 not checked (first 2 checked)"
+        "Too many orders at once: 1 not checked (first 2 imaging orders checked)"
     )
     assert len(body["systemActions"]) == 2
     (line,) = [
