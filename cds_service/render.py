@@ -228,7 +228,7 @@ class Renderer:
         lines = [f"**{self._wording.headings['why']}**"]
         lines.extend(f"- {self._evidence_line(evidence)}" for evidence in listed)
         if more:
-            lines.append(f"- {self._wording.more_evidence.format(count=more)}")
+            lines.append(f"- {self._wording.more_evidence.format(count=f'{more:,}')}")
         return "\n".join(lines)
 
     def _card_pitfalls(self, decision: OrderDecision) -> list[str]:

@@ -22,6 +22,7 @@ _ISSUE_CODE = {
     413: "too-costly",
     415: "invalid",
     500: "exception",
+    503: "transient",
 }
 
 
@@ -46,6 +47,14 @@ class UnknownService(ServiceError):
 
 class PreconditionFailed(ServiceError):
     status = 412
+
+
+class ContentTooLarge(ServiceError):
+    status = 413
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
 
 
 def operation_outcome(
