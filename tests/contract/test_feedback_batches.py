@@ -39,7 +39,7 @@ def capped_client(database_url):
     return create_app(settings).test_client()
 
 
-def test_more_entries_than_the_cap_get_413_naming_the_cap_and_nothing_is_stored(
+def test_more_entries_than_the_cap_get_413_naming_the_cap_and_nothing_is_stored_as_many_are(
     capped_client, database_url
 ):
     response = capped_client.post(FEEDBACK, json={"feedback": [entry(f"c{n}") for n in range(4)]})
@@ -53,10 +53,5 @@ def test_more_entries_than_the_cap_get_413_naming_the_cap_and_nothing_is_stored(
         in (issue["diagnostics"])
     )
     assert count_rows(database_url, feedback_table) == 0
-
-
-def test_as_many_entries_as_the_cap_are_stored(capped_client, database_url):
-    response = capped_client.post(FEEDBACK, json={"feedback": [entry(f"c{n}") for n in range(3)]})
-    assert response.status_code == 200
-    assert response.get_json() == {"received": 3, "stored": 3}
-    assert count_rows(database_url, feedback_table) == 3
+    accepted = capped_client.post(FEEDBACK, json={"feedback": [entry(f"c{n}") for n in range(3)]})
+    assert accepted.status_code == 200 and accepted.get_json() == {"received": 3, "stored": 3}
