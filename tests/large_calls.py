@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from .conftest import FIXTURES
@@ -33,10 +34,11 @@ def vcf_condition(number: int) -> dict[str, Any]:
     return condition
 
 
-def cancer_condition() -> dict[str, Any]:
+def active_condition(condition_id: str, code: str, display: str, onset: str) -> dict[str, Any]:
+    """An active ICD-10-CM Condition of the seed patient."""
     return {
         "resourceType": "Condition",
-        "id": "bone-metastasis",
+        "id": condition_id,
         "subject": {"reference": f"Patient/{PATIENT}"},
         "clinicalStatus": {
             "coding": [
@@ -48,24 +50,32 @@ def cancer_condition() -> dict[str, Any]:
         },
         "code": {
             "coding": [
-                {
-                    "system": "http://hl7.org/fhir/sid/icd-10-cm",
-                    "code": "C79.51",
-                    "display": CANCER_DISPLAY,
-                }
+                {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code, "display": display}
             ]
         },
-        "onsetDateTime": "2026-06-01",
+        "onsetDateTime": onset,
     }
 
 
-def order_sign(orders: int, fractures: int = 0, *, cancer: bool = False) -> dict[str, Any]:
+def cancer_condition() -> dict[str, Any]:
+    return active_condition("bone-metastasis", "C79.51", CANCER_DISPLAY, "2026-06-01")
+
+
+def order_sign(
+    orders: int,
+    fractures: int = 0,
+    *,
+    cancer: bool = False,
+    more_conditions: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
     """An order-sign call of the seed patient with `orders` spine CT orders and `fractures`
-    more VCF conditions (and, with `cancer`, a bone metastasis recorded after all of them)."""
+    more VCF conditions (and, with `cancer`, a bone metastasis recorded after all of them),
+    then `more_conditions`."""
     conditions = [entry["resource"] for entry in SEED["prefetch"]["conditions"]["entry"]]
     conditions += [vcf_condition(number) for number in range(fractures)]
     if cancer:
         conditions.append(cancer_condition())
+    conditions += more_conditions
     prefetch = copy.deepcopy(SEED["prefetch"])
     prefetch["conditions"] = _bundle(conditions, "searchset")
     return {

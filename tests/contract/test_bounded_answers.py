@@ -14,7 +14,7 @@ from cds_service import create_app
 from cds_service.settings import Settings, SettingsError
 
 from ..conftest import REFERENCE_DATE
-from ..large_calls import CANCER_DISPLAY, SIGN, order_sign
+from ..large_calls import CANCER_DISPLAY, SIGN, active_condition, order_sign
 
 TOPIC_SYSTEM = "https://vcf-imaging-cds.example.org/fhir/card-topic"
 
@@ -43,6 +43,22 @@ def test_a_card_lists_ten_facts_and_names_the_cancer_recorded_after_thirty_fract
     (card,) = client.post(SIGN, json=order_sign(1, fractures=7)).get_json()["cards"]
     lines = record_lines(card)
     assert len(lines) == 9 and not any("more in the record" in line for line in lines)
+
+
+def test_a_cauda_equina_recorded_after_twelve_other_deficits_is_among_the_facts_listed(client):
+    myelopathies = [
+        active_condition(f"myelopathy-{n}", "G95.9", f"Myelopathy {n}", "2026-11-01")
+        for n in range(12)
+    ]
+    cauda_equina = active_condition("ces", "G83.4", "Cauda equina syndrome", "2026-11-30")
+    call = order_sign(1, more_conditions=[*myelopathies, cauda_equina])
+
+    (card,) = client.post(SIGN, json=call).get_json()["cards"]
+
+    assert card["indicator"] == "critical"
+    lines = record_lines(card)
+    assert len(lines) == 11 and lines[-1] == "- and 5 more in the record"
+    assert any("Cauda equina syndrome" in line for line in lines[:-1])
 
 
 def test_orders_past_the_cap_get_no_rating_and_one_warning_card_first_says_how_many(client):
