@@ -103,10 +103,25 @@ def create_database_engine(url: str) -> Engine:
         engine = sa.create_engine(url, pool_pre_ping=True)
     try:
         _create_schema(engine)
-    except BaseException:
+    except DBAPIError as error:
         engine.dispose()  # close the pooled connection: the caller never sees this engine
+        raise DatabaseStartError(
+            f"DATABASE_URL={engine.url.render_as_string(hide_password=True)}: the database "
+            f"cannot be opened or its schema created ({_first_line(error.orig)})"
+        ) from None
+    except BaseException:
+        engine.dispose()
         raise
     return engine
+
+
+class DatabaseStartError(RuntimeError):
+    """The feedback database cannot be used at start-up; the message names DATABASE_URL."""
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[0] if text else "no reason given"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -35,6 +35,10 @@ class Settings:
     # Most feedback entries per call: more is refused (413) before anything is stored.
     max_feedback_entries: int = 1000
     hook_deadline_seconds: float = 8.0
+    # Under gunicorn (cds_service/web/serving.py): the time a client has to send a request's
+    # head and body, and the calls (POSTs) one worker works on at once; others wait for a slot.
+    request_read_timeout_seconds: float = 10.0
+    worker_calls: int = 16
     auth_config: Path | None = None
     public_base_url: str | None = None
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384")
@@ -75,6 +79,8 @@ class Settings:
             "CDS_MAX_DRAFT_ORDERS": self.max_draft_orders,
             "CDS_MAX_FEEDBACK_ENTRIES": self.max_feedback_entries,
             "CDS_HOOK_DEADLINE": self.hook_deadline_seconds,
+            "CDS_REQUEST_READ_TIMEOUT": self.request_read_timeout_seconds,
+            "CDS_WORKER_CALLS": self.worker_calls,
             "CDS_JWT_MAX_LIFETIME": self.jwt_max_lifetime_seconds,
         }
         for name, value in positive.items():
@@ -116,6 +122,8 @@ _ENV = {
     "CDS_MAX_DRAFT_ORDERS": ("max_draft_orders", int),
     "CDS_MAX_FEEDBACK_ENTRIES": ("max_feedback_entries", int),
     "CDS_HOOK_DEADLINE": ("hook_deadline_seconds", float),
+    "CDS_REQUEST_READ_TIMEOUT": ("request_read_timeout_seconds", float),
+    "CDS_WORKER_CALLS": ("worker_calls", int),
     "CDS_AUTH_CONFIG": ("auth_config", Path),
     "CDS_PUBLIC_BASE_URL": ("public_base_url", _base_url),
     "CDS_JWT_ALGORITHMS": ("jwt_algorithms", _csv),

@@ -8,8 +8,10 @@ rendered. A card with several feedback entries counts once, with the entry recei
 card overridden with several reasons counts under each. Free-text override comments are
 counted but never shown: clinicians may write patient details in them.
 
-Writes a text table to stdout and, with `--html`, one self-contained page with inline SVG
-charts (no plotting dependency; any browser shows it, and it can be mailed or printed).
+Writes a text table to stdout (what the EHR sent with its control characters escaped, so
+that it cannot clear or recolour a terminal or fake a row) and, with `--html`, one
+self-contained page with inline SVG charts (no plotting dependency; any browser shows it,
+and it can be mailed or printed).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cds_service.feedback.report_html import render_html
 from cds_service.feedback.report_model import FeedbackReport, TopicFeedback
 from cds_service.feedback.suggested_changes import CHANGED
 from cds_service.knowledge.labels import topic_label as topic_words
+from cds_service.log_lines import escape_controls
 from cds_service.vocabulary import LEGACY_TOPIC_CODES
 
 NOT_RECORDED = "not-recorded"  # feedback on a card that card_issued does not know
@@ -134,7 +137,8 @@ def render_text(report: FeedbackReport) -> str:
         lines.append("(no cards issued and no feedback received in this period)")
     if any(topic.would_have_fired for topic in report.topics):
         lines.append(f"would have fired: {SILENT_NOTE}")
-    return "\n".join(lines) + "\n"
+    # Reason codes and displays are what an EHR sent: escape the controls a terminal obeys.
+    return "\n".join(escape_controls(line) for line in lines) + "\n"
 
 
 def _missing_tables(engine: Engine) -> list[str]:

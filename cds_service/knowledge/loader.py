@@ -100,7 +100,7 @@ def _load_expansion(directory: Path, relative: str, cited_by: str, group: str) -
         raise KnowledgeError(cited_by, f"{group}.include_expansion", f"File {relative} is missing.")
     name = _name(directory, relative)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_text(path, name))
     except ValueError as error:
         raise KnowledgeError(name, "", f"Not valid JSON: {error}") from None
     if not isinstance(data, dict):
@@ -138,7 +138,7 @@ def _read_yaml(path: Path, name: str) -> Any:
     if not path.is_file():
         raise KnowledgeError(name, "", "File is missing.")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+        data = yaml.load(_read_text(path, name), Loader=_StrictLoader)
     except yaml.YAMLError as error:
         raise KnowledgeError(
             name, "", f"Not valid YAML{_where(error)}: {_problem(error)}"
@@ -146,6 +146,19 @@ def _read_yaml(path: Path, name: str) -> Any:
     if not isinstance(data, dict):
         raise KnowledgeError(name, "", "Must be a mapping at the top level.")
     return data
+
+
+def _read_text(path: Path, name: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise KnowledgeError(
+            name,
+            "",
+            f"Not UTF-8 text: byte 0x{error.object[error.start]:02x} at offset {error.start}.",
+        ) from None
+    except OSError as error:
+        raise KnowledgeError(name, "", f"Cannot be read ({error.strerror}).") from None
 
 
 def _where(error: yaml.YAMLError) -> str:

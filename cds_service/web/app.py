@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 from cds_service.db import create_database_engine
 from cds_service.feedback.store import FeedbackStore
 from cds_service.knowledge.loader import load_knowledge
+from cds_service.log_lines import OneLineRecords
 from cds_service.pipeline import HookPipeline
 from cds_service.render import Renderer
 from cds_service.settings import Settings
@@ -41,7 +42,7 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
     _configure_logging(settings)
     knowledge = load_knowledge(settings.knowledge_dir)
     engine = create_database_engine(settings.database_url)
-    session = _fhir_session()
+    session = _fhir_session(settings.worker_calls)
     app = _Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions[EXTENSION_KEY] = ServiceState(
@@ -73,12 +74,12 @@ def build_app(settings: Settings | None = None, **overrides: object) -> Flask:
     return app
 
 
-def _fhir_session() -> requests.Session:
-    """One pooled session for all of a worker's FHIR calls: the Procfile's 16 calls at once
-    (--worker-connections) x 5 searches each (3 required, ImagingStudy and DiagnosticReport
-    optional: fhir/prefetch.py SEARCHES), to one fhirServer."""
+def _fhir_session(calls_at_once: int) -> requests.Session:
+    """One pooled session for all of a worker's FHIR calls: CDS_WORKER_CALLS calls at once
+    x 5 searches each (3 required, ImagingStudy and DiagnosticReport optional:
+    fhir/prefetch.py SEARCHES), to one fhirServer."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=80)
+    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=calls_at_once * 5)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -102,4 +103,5 @@ def _configure_logging(settings: Settings) -> None:
     if not logging.getLogger().handlers and not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(_ServiceFormatter())
+        handler.addFilter(OneLineRecords())
         logger.addHandler(handler)

@@ -18,10 +18,15 @@ _ISSUE_CODE = {
     403: "forbidden",
     404: "not-found",
     405: "not-supported",
+    408: "timeout",
     412: "incomplete",
     413: "too-costly",
+    414: "too-long",
     415: "invalid",
+    417: "invalid",
+    431: "too-long",
     500: "exception",
+    501: "not-supported",
     503: "transient",
 }
 

@@ -19,21 +19,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workers: int = 3, options: str = "") -> Iterator[str]:
+def gunicorn(
+    env: dict[str, str], workers: int = 3, options: str = "", log: Path | None = None
+) -> Iterator[str]:
     """Yields the base URL of a gunicorn serving `cds_service:create_app()`, started by the
     Procfile's `web:` line (worker class and all) with `workers` workers. `options` (gunicorn
-    command-line options) come after the Procfile's and win over them."""
+    command-line options) come after the Procfile's and win over them. Its log goes to `log`
+    if given (the access log, on stdout, too), else to a temporary file (the access log
+    nowhere)."""
     port = free_port()
     served = f"{options} {SERVICE_APP}".strip()
     command = ["sh", "-c", f"exec {procfile_command(served, port)}"]
     # stderr to a file, not a pipe: the audit lines of a long test would fill a pipe nobody
     # reads and stall the workers.
-    with tempfile.TemporaryFile() as stderr:
+    with open(log, "w+b") if log else tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
             env={**os.environ, **env, "WEB_CONCURRENCY": str(workers)},
-            stdout=subprocess.DEVNULL,
+            stdout=stderr if log else subprocess.DEVNULL,
             stderr=stderr,
         )
         base_url = f"http://127.0.0.1:{port}"

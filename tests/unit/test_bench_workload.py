@@ -55,7 +55,7 @@ def test_the_procfile_command_serves_on_loopback_with_the_procfile_settings():
     command = shlex.split(procfile_command(FLOOR_APP, 8123))
     assert command[command.index("--bind") + 1] == "127.0.0.1:8123"
     assert command[-1] == FLOOR_APP
-    assert command[command.index("--worker-class") + 1] == "gevent"
+    assert command[command.index("--worker-class") + 1] == "cds_service.web.serving.HookWorker"
     assert "0.0.0.0" not in " ".join(command)
 
 

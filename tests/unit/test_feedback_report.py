@@ -205,6 +205,18 @@ def test_html_page_charts_every_topic_and_escapes_what_the_ehr_sent(engine):
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
+def test_the_text_table_shows_what_the_ehr_sent_with_its_control_characters_escaped(engine):
+    record_issued_cards(engine, SIGN, [card("x1", "ContrastNotIndicated")], ISSUED)
+    sent = "\x1b[2J\x1b[32mall fine\nContrastNotIndicated 0 0 0 0 0"
+    FeedbackStore(engine).store(SIGN, [overridden("x1", reason=sent)])
+
+    table = render_text(build_report(engine))
+
+    assert "\x1b" not in table
+    assert "\\x1b[2J\\x1b[32mall fine\\nContrastNotIndicated 0 0 0 0 0" in table
+    assert not any(line.startswith("ContrastNotIndicated 0") for line in table.splitlines())
+
+
 def test_command_prints_the_table_and_writes_the_page(ward_month, tmp_path, capsys):
     url = ward_month.url.render_as_string(hide_password=False)
     page = tmp_path / "report.html"
