@@ -37,6 +37,9 @@ class CallRecord:
     cards: int | None = None  # None: no cards were produced (feedback, errors)
     ratings: tuple[Mapping[str, str], ...] = ()
     no_advice: str | None = None
+    # Imaging orders past CDS_MAX_DRAFT_ORDERS: neither rated nor in `ratings`, which so stays
+    # at most that long.
+    not_evaluated: int = 0
 
 
 def outcome_fields(outcome: HookOutcome | None) -> dict[str, Any]:
@@ -48,6 +51,7 @@ def outcome_fields(outcome: HookOutcome | None) -> dict[str, Any]:
         "cards": len(outcome.response.cards),
         "ratings": ratings(outcome.decisions),
         "no_advice": outcome.no_advice_reason,
+        "not_evaluated": outcome.not_evaluated,
     }
 
 
@@ -73,6 +77,8 @@ def log_call(record: CallRecord, clock: Callable[[], datetime] | None = None) ->
     }
     if record.no_advice:
         line["noAdvice"] = record.no_advice
+    if record.not_evaluated:
+        line["notEvaluated"] = record.not_evaluated
     AUDIT_LOG.info(json.dumps(line, separators=(",", ":")))
 
 

@@ -288,20 +288,28 @@ def insert_all_unless_present(engine: Engine, table: sa.Table, rows: list[dict],
 
 def insert_new_rows(connection: Connection, table: sa.Table, rows: list[dict], key: str) -> int:
     """Insert, in the caller's transaction, each row whose `key` is not there yet; the number
+    inserted."""
+    return len(insert_new_keys(connection, table, rows, key))
+
+
+def insert_new_keys(
+    connection: Connection, table: sa.Table, rows: list[dict], key: str
+) -> set[object]:
+    """Insert, in the caller's transaction, each row whose `key` is not there yet; the keys
     inserted.
 
     SQLAlchemy's "insertmanyvalues" sends the rows as one multi-row INSERT (split only past
     the driver's parameter limit). A key repeated within `rows` is inserted once.
     """
     if not rows:
-        return 0
+        return set()
     # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT.
     statement = (
         _dialect_insert(connection.dialect.name)(table)
         .on_conflict_do_nothing(index_elements=[key])
         .returning(table.c[key])
     )
-    return len(connection.execute(statement, rows).all())
+    return set(connection.execute(statement, rows).scalars())
 
 
 def _dialect_insert(dialect: str) -> Callable[[sa.Table], sa.Insert]:

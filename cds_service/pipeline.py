@@ -26,6 +26,7 @@ from cds_service.fhir.parse import CONCEPT_MODELS
 from cds_service.knowledge.model import Knowledge
 from cds_service.registry import ServiceDeclaration
 from cds_service.render import Renderer, UnratedOrder
+from cds_service.render_limits import LeftOut
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class HookOutcome:
     decisions: tuple[OrderDecision, ...] = ()
     timings: StageTimings = field(default_factory=StageTimings)
     no_advice_reason: str | None = None
+    not_evaluated: int = 0  # imaging orders past CDS_MAX_DRAFT_ORDERS: no advice, no rating
 
 
 class HookPipeline:
@@ -83,15 +85,23 @@ class HookPipeline:
         deadline = started + self._settings.hook_deadline_seconds
         timings = StageTimings()
         mark = time.perf_counter()
-        drafts = self._imaging_drafts(service, hook_request)
+        drafts, left_out = self._imaging_drafts(service, hook_request)
         mark = timings.measure("parse", mark)
         if not drafts:
             return HookOutcome(HookResponse(), timings=timings, no_advice_reason="no imaging order")
+        not_evaluated = left_out.not_evaluated if left_out else 0
         if not any(draft.classified.study is not None for draft in drafts):
             # Imaging of another body part: rated "no criteria apply", no history needed.
-            response = self._renderer.render((), self._unrated(drafts, ()), hook_request, base_url)
+            response = self._renderer.render(
+                (), self._unrated(drafts, ()), hook_request, base_url, left_out
+            )
             timings.measure("render", mark)
-            return HookOutcome(response, timings=timings, no_advice_reason="out of scope")
+            return HookOutcome(
+                response,
+                timings=timings,
+                no_advice_reason="out of scope",
+                not_evaluated=not_evaluated,
+            )
         try:
             history = gather_history(
                 hook_request, self._knowledge, self._settings, self._session, deadline
@@ -118,23 +128,35 @@ class HookPipeline:
             self._unrated(drafts, decisions),
             hook_request,
             base_url,
+            left_out,
         )
         timings.measure("render", mark)
         reason = None if decisions else "out of scope"
-        return HookOutcome(response, decisions, timings, reason)
+        return HookOutcome(response, decisions, timings, reason, not_evaluated)
 
     def _imaging_drafts(
         self, service: ServiceDeclaration, hook_request: HookRequest
-    ) -> list[DraftOrder]:
+    ) -> tuple[list[DraftOrder], LeftOut | None]:
         """The orders to evaluate: a spine study the criteria may cover, a vertebral
         augmentation (checked for the MRI it needs first), or imaging of anything else (rated,
-        never carded). Other orders are left alone."""
-        drafts = []
-        for raw in _orders_to_evaluate(service, hook_request):
+        never carded). Other orders are left alone.
+
+        At most CDS_MAX_DRAFT_ORDERS of them, in the order sent; the draft ServiceRequests
+        after those are not even classified (reading one as R4 is most of a large call's
+        work) and are counted as left out. Advising on part of a call's orders as if it were
+        all of them could read as "no change needed" for an order never looked at: the ones
+        left out get no rating, and one card says how many there were.
+        """
+        cap = self._settings.max_draft_orders
+        orders = _orders_to_evaluate(service, hook_request)
+        drafts: list[DraftOrder] = []
+        for position, raw in enumerate(orders):
+            if len(drafts) == cap:
+                return drafts, _left_out(cap, orders[position:])
             classified = _classify(raw, self._knowledge)
             if classified is not None and (classified.study is not None or classified.is_imaging):
                 drafts.append(DraftOrder(raw, classified))
-        return drafts
+        return drafts, None
 
     @staticmethod
     def _unrated(
@@ -158,6 +180,12 @@ def _orders_to_evaluate(
         return resources
     selected = set(hook_request.context.selections or ())
     return [r for r in resources if f"{r.get('resourceType')}/{r.get('id')}" in selected]
+
+
+def _left_out(evaluated: int, rest: Sequence[dict[str, Any]]) -> LeftOut | None:
+    """The draft ServiceRequests past the cap, imaging or not: none was read."""
+    not_evaluated = sum(1 for raw in rest if raw.get("resourceType") == "ServiceRequest")
+    return LeftOut(evaluated, not_evaluated) if not_evaluated else None
 
 
 def _classify(raw: dict[str, Any], knowledge: Knowledge) -> ClassifiedOrder | None:

@@ -43,6 +43,7 @@ from cds_service.knowledge.model import (
     Variant,
 )
 from cds_service.record_text import markdown_record_text, plain_record_text
+from cds_service.render_limits import LeftOut, listed_evidence, orders_not_evaluated_card
 from cds_service.vocabulary import Category, Contrast, Modality, SpineRegion, Study, Topic
 
 PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
@@ -107,17 +108,21 @@ class Renderer:
         unrated: Sequence[UnratedOrder],
         hook_request: HookRequest,
         base_url: str,
+        left_out: LeftOut | None = None,
     ) -> HookResponse:
         """A card for each decision (with the draft it is about) and a rating for each one on
         an imaging order, a rating alone for each imaging order the criteria do not cover.
         `base_url` is the service's own public address, for the cards' links to the evidence
-        pages."""
+        pages. `left_out`: the orders past CDS_MAX_DRAFT_ORDERS, not evaluated, said first
+        in a card of their own."""
         if not decided and not unrated:
             return HookResponse()
         consult_id = f"urn:uuid:{self._new_uuid()}"
         cards = tuple(
             self._card(d, draft, hook_request, consult_id, base_url) for d, draft in decided
         )
+        if left_out is not None:
+            cards = (self._left_out_card(left_out), *cards)
         # A vertebral augmentation is carded (the MRI it needs first) but is not imaging:
         # like any other non-imaging order, it gets no rating (DESIGN.md).
         ratings = tuple(
@@ -127,6 +132,11 @@ class Renderer:
         return HookResponse(cards=cards, system_actions=ratings + unrated_ratings)
 
     # -- cards ---------------------------------------------------------------------------
+
+    def _left_out_card(self, left_out: LeftOut) -> Card:
+        return orders_not_evaluated_card(
+            self._wording, self._new_uuid(), self.topic_system, left_out
+        )
 
     def _card(
         self,
@@ -203,9 +213,7 @@ class Renderer:
             parts.append(headings["no_region"])
         parts.extend(self._requirement(name, decision) for name in decision.requirements)
         if decision.evidence:
-            lines = [f"**{headings['why']}**"]
-            lines.extend(f"- {self._evidence_line(evidence)}" for evidence in decision.evidence)
-            parts.append("\n".join(lines))
+            parts.append(self._evidence_lines(decision))
         pitfalls = self._card_pitfalls(decision)
         if pitfalls:
             lines = [f"**{headings['pitfalls']}**"]
@@ -214,6 +222,14 @@ class Renderer:
         parts.append(f"**{headings['sources']}** {self._citation(decision, variant)}")
         parts.append(headings["more"])
         return "\n\n".join(parts)
+
+    def _evidence_lines(self, decision: OrderDecision) -> str:
+        listed, more = listed_evidence(decision.evidence, self._wording.card_evidence)
+        lines = [f"**{self._wording.headings['why']}**"]
+        lines.extend(f"- {self._evidence_line(evidence)}" for evidence in listed)
+        if more:
+            lines.append(f"- {self._wording.more_evidence.format(count=f'{more:,}')}")
+        return "\n".join(lines)
 
     def _card_pitfalls(self, decision: OrderDecision) -> list[str]:
         """The most important of the pitfalls that apply (cards/card-texts.yaml lists them in

@@ -32,6 +32,11 @@ class Settings:
     # Bytes one hook call may read from fhirServer, all its pages and searches together: as
     # much patient data as a request may carry in its prefetch (docs/operations.md says why).
     fhir_max_bytes_per_call: int = 5 * 1024 * 1024
+    # Most imaging draft orders evaluated per hook call: the rest get no rating and one card
+    # says how many were not checked (docs/integration.md, "Bounded answers").
+    max_draft_orders: int = 20
+    # Most feedback entries per call: more is refused (413) before anything is stored.
+    max_feedback_entries: int = 1000
     hook_deadline_seconds: float = 8.0
     # Under gunicorn (cds_service/web/serving.py): the time a client has to send a request's
     # head and body, and the calls (POSTs) one worker works on at once; others wait for a slot.
@@ -75,6 +80,8 @@ class Settings:
             "CDS_FHIR_READ_TIMEOUT": self.fhir_read_timeout,
             "CDS_FHIR_PAGE_CAP": self.fhir_page_cap,
             "CDS_FHIR_MAX_BYTES_PER_CALL": self.fhir_max_bytes_per_call,
+            "CDS_MAX_DRAFT_ORDERS": self.max_draft_orders,
+            "CDS_MAX_FEEDBACK_ENTRIES": self.max_feedback_entries,
             "CDS_HOOK_DEADLINE": self.hook_deadline_seconds,
             "CDS_REQUEST_READ_TIMEOUT": self.request_read_timeout_seconds,
             "CDS_WORKER_CALLS": self.worker_calls,
@@ -117,6 +124,8 @@ _ENV = {
     "CDS_FHIR_READ_TIMEOUT": ("fhir_read_timeout", float),
     "CDS_FHIR_PAGE_CAP": ("fhir_page_cap", int),
     "CDS_FHIR_MAX_BYTES_PER_CALL": ("fhir_max_bytes_per_call", int),
+    "CDS_MAX_DRAFT_ORDERS": ("max_draft_orders", int),
+    "CDS_MAX_FEEDBACK_ENTRIES": ("max_feedback_entries", int),
     "CDS_HOOK_DEADLINE": ("hook_deadline_seconds", float),
     "CDS_REQUEST_READ_TIMEOUT": ("request_read_timeout_seconds", float),
     "CDS_WORKER_CALLS": ("worker_calls", int),

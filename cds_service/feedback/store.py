@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.cdshooks.feedback import OverrideReason, override_reasons
 from cds_service.cdshooks.response import Card
-from cds_service.db import feedback_override_reason_table, feedback_table, insert_new_rows
+from cds_service.db import feedback_override_reason_table, feedback_table, insert_new_keys
 from cds_service.feedback.issued_cards import IssuedCardRecorder
 
 _NO_REASON = OverrideReason(None, None, None, None)
@@ -25,6 +26,15 @@ class StoredFeedback:
     newly_stored: int
 
 
+class FeedbackNotStored(Exception):
+    """The database failed while storing a batch: none of its entries was stored."""
+
+    def __init__(self, received: int, cause: Exception) -> None:
+        super().__init__(f"{received} feedback entries not stored: {type(cause).__name__}")
+        self.received = received
+        self.cause_name = type(cause).__name__
+
+
 class FeedbackStore:
     """Writes each feedback entry once: a repeated identical entry is recognised by its hash."""
 
@@ -34,25 +44,40 @@ class FeedbackStore:
         self._issued = IssuedCardRecorder(engine, self._clock)
 
     def store(self, service_id: str, entries: Iterable[dict[str, Any]]) -> StoredFeedback:
-        received = newly_stored = 0
-        for entry in entries:
-            received += 1
-            newly_stored += self._store_entry(service_id, entry)
-        return StoredFeedback(received=received, newly_stored=newly_stored)
-
-    def _store_entry(self, service_id: str, entry: dict[str, Any]) -> bool:
-        """The entry and its reasons in one transaction; False if it was stored before."""
-        reasons = override_reasons(entry)
-        row = self._row(service_id, entry, reasons)
-        with self._engine.begin() as connection:
-            if not insert_new_rows(connection, feedback_table, [row], "entry_hash"):
-                return False
-            if reasons:
-                connection.execute(
-                    feedback_override_reason_table.insert(),
-                    reason_rows(row["entry_hash"], reasons),
+        """Every entry of one call and its reasons, all in one transaction: if the database
+        fails, none is stored (FeedbackNotStored) and the client can send the call again.
+        Entries stored before (by an earlier call, or earlier in this one) are recognised."""
+        entries = list(entries)
+        new_entries = self._new_entries(service_id, entries)
+        try:
+            with self._engine.begin() as connection:
+                stored = insert_new_keys(
+                    connection, feedback_table, [row for row, _ in new_entries], "entry_hash"
                 )
-        return True
+                reasons = [
+                    reason
+                    for row, entry_reasons in new_entries
+                    if row["entry_hash"] in stored
+                    for reason in reason_rows(row["entry_hash"], entry_reasons)
+                ]
+                if reasons:
+                    connection.execute(feedback_override_reason_table.insert(), reasons)
+        except SQLAlchemyError as error:
+            raise FeedbackNotStored(len(entries), error) from error
+        return StoredFeedback(received=len(entries), newly_stored=len(stored))
+
+    def _new_entries(
+        self, service_id: str, entries: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], tuple[OverrideReason, ...]]]:
+        """Each distinct entry's row with its reasons, in the order of their hashes: two calls
+        sharing entries then insert them in one order, so that on PostgreSQL neither waits
+        for a row the other holds while holding one it wants (a deadlock, answered 500)."""
+        rows: dict[str, tuple[dict[str, Any], tuple[OverrideReason, ...]]] = {}
+        for entry in entries:
+            reasons = override_reasons(entry)
+            row = self._row(service_id, entry, reasons)
+            rows.setdefault(row["entry_hash"], (row, reasons))
+        return [rows[entry_hash] for entry_hash in sorted(rows)]
 
     def record_issued(self, service_id: str, cards: Iterable[Card], silent: bool = False) -> None:
         """Remember each card's topic (feedback names only the card uuid) and what its

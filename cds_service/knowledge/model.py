@@ -309,6 +309,11 @@ class CardWording:
     # Pitfall id -> the evidence page's wording (no patient fields), in order of importance.
     general_pitfalls: dict[str, str] = field(default_factory=dict)
     card_pitfalls: int = 2  # most pitfalls a card shows, the most important first
+    card_evidence: int = 10  # most evidence lines a card shows, one of each kind among them
+    more_evidence: str = ""  # the line after them when the record holds more; field: count
+    # "summary" and "detail" of the card of a call with too many imaging orders to evaluate;
+    # fields: evaluated, not_evaluated.
+    orders_not_evaluated: dict[str, str] = field(default_factory=dict)
     link_label: str = ""  # card.links[0].label: the evidence page
     evidence_page: dict[str, Any] = field(default_factory=dict)  # texts of web/evidence.py
 

@@ -62,6 +62,9 @@ REQUIREMENTS = (
     "augmentation-deficit",
 )
 REQUIREMENT_FIELDS = ("deficit_regions",)
+MORE_EVIDENCE_FIELDS = ("count",)
+# The card of a call with more imaging orders than CDS_MAX_DRAFT_ORDERS.
+ORDERS_NOT_EVALUATED_FIELDS = ("evaluated", "not_evaluated")
 # Whether the levels adjacent to a treated one lie inside the ordered regions.
 ADJACENT_COVERAGE = ("covered", "uncovered")
 ADJACENT_COVERAGE_FIELDS = ("uncovered_levels",)
@@ -214,6 +217,11 @@ class CardTextSchema(Schema):
     sources = source_ids(load_default=())
 
 
+class OrdersNotEvaluatedSchema(Schema):
+    summary = Template(ORDERS_NOT_EVALUATED_FIELDS, required=True)
+    detail = Template(ORDERS_NOT_EVALUATED_FIELDS, required=True)
+
+
 class RequirementSchema(Schema):
     text = Template(REQUIREMENT_FIELDS, required=True)
     sources = source_ids(required=True, validate=validate.Length(min=1))
@@ -327,6 +335,12 @@ class CardTextsSchema(Schema):
     source_label = fields.String(required=True, validate=TEXT)
     link_label = fields.String(required=True, validate=TEXT)
     card_pitfalls = fields.Integer(required=True, validate=validate.Range(min=1, max=4))
+    # At least one line per kind of finding fits, so no kind that drove a card goes unlisted.
+    card_evidence = fields.Integer(
+        required=True, validate=validate.Range(min=len(FindingKind), max=50)
+    )
+    more_evidence = Template(MORE_EVIDENCE_FIELDS, required=True)
+    orders_not_evaluated = fields.Nested(OrdersNotEvaluatedSchema, required=True)
     evidence_page = fields.Nested(EvidencePageSchema, required=True)
     labels = fields.Nested(LabelsSchema, required=True)
 
@@ -382,6 +396,11 @@ class CardTextsSchema(Schema):
                 name: " ".join(item["general"].split()) for name, item in data["pitfalls"].items()
             },
             card_pitfalls=data["card_pitfalls"],
+            card_evidence=data["card_evidence"],
+            more_evidence=data["more_evidence"].strip(),
+            orders_not_evaluated={
+                name: " ".join(text.split()) for name, text in data["orders_not_evaluated"].items()
+            },
             link_label=data["link_label"],
             evidence_page={
                 **{

@@ -15,13 +15,21 @@ from cds_service.auth import TrustedIssuer
 from cds_service.cdshooks.feedback import FeedbackRequestSchema
 from cds_service.cdshooks.request import HookRequest, HookRequestSchema
 from cds_service.cdshooks.response import Card, dump_response
+from cds_service.feedback.store import FeedbackNotStored
 from cds_service.fhir import PatientDataUnavailable
 from cds_service.fhir.views import PREFETCH
 from cds_service.presentation import DEFAULT_SITE, SiteProfile, present
 from cds_service.registry import SERVICES, SERVICES_BY_ID, ServiceDeclaration
 from cds_service.web.auth import check_fhir_server
 from cds_service.web.body import TypedEnvelope, read_json_body
-from cds_service.web.errors import BadRequest, ServiceError, UnknownService, operation_outcome
+from cds_service.web.errors import (
+    BadRequest,
+    ContentTooLarge,
+    ServiceError,
+    ServiceUnavailable,
+    UnknownService,
+    operation_outcome,
+)
 from cds_service.web.state import service_state
 
 log = logging.getLogger(__name__)
@@ -70,12 +78,35 @@ def invoke(service_id: str):
 def feedback(service_id: str):
     service = _service(service_id)
     g.cds_service_id = service.id
+    raw = read_json_body()
+    _refuse_too_many_entries(raw)
     try:
-        body = _FEEDBACK_REQUEST.load(read_json_body())
+        body = _FEEDBACK_REQUEST.load(raw)
     except ValidationError as error:
         raise BadRequest(*_describe(error)) from None
-    stored = service_state().feedback.store(service.id, body["feedback"])
+    try:
+        stored = service_state().feedback.store(service.id, body["feedback"])
+    except FeedbackNotStored as failed:
+        log.warning("feedback not stored for %s: %s", service.id, failed.cause_name)
+        raise ServiceUnavailable(
+            f"The feedback could not be stored: none of its {failed.received} entries was "
+            "stored. Send it again later."
+        ) from None
     return jsonify({"received": stored.received, "stored": stored.newly_stored})
+
+
+def _refuse_too_many_entries(body: Any) -> None:
+    """More entries than CDS_MAX_FEEDBACK_ENTRIES: 413 before any is read or stored, so one
+    call cannot hold a worker for seconds (31,000 entries took 14 s)."""
+    entries = body.get("feedback") if isinstance(body, dict) else None
+    cap = service_state().settings.max_feedback_entries
+    if isinstance(entries, list) and len(entries) > cap:
+        raise ContentTooLarge(
+            f"{len(entries)} feedback entries in one call; at most {cap} "
+            "(CDS_MAX_FEEDBACK_ENTRIES) are taken: send the rest in further calls. "
+            "None was stored.",
+            ("feedback",),
+        )
 
 
 @blueprint.get("/healthz")

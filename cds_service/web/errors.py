@@ -54,6 +54,14 @@ class PreconditionFailed(ServiceError):
     status = 412
 
 
+class ContentTooLarge(ServiceError):
+    status = 413
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+
+
 def operation_outcome(
     status: int, diagnostics: str, expression: tuple[str, ...] = ()
 ) -> dict[str, Any]:

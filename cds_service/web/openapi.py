@@ -32,9 +32,15 @@ _ERRORS = {
     404: "No such CDS service or path.",
     405: "Method not allowed on this path (the Allow header lists the allowed ones).",
     412: "Prefetch and FHIR server together cannot provide the patient data needed.",
-    413: "The body is larger than CDS_MAX_REQUEST_BYTES.",
-    503: "The database is unavailable (trusted mode records JWT ids there; feedback is "
-    "stored there): nothing was stored, try again shortly.",
+    413: (
+        "The body is larger than CDS_MAX_REQUEST_BYTES, or (feedback) holds more entries than "
+        "CDS_MAX_FEEDBACK_ENTRIES; nothing was stored."
+    ),
+    503: (
+        "Not now: the database is unavailable (trusted mode records JWT ids there; feedback is "
+        "stored there) or every call slot of the worker stayed busy; nothing was stored, try "
+        "again shortly."
+    ),
 }
 _HOOK_ERRORS = (400, 401, 403, 404, 405, 412, 413, 503)
 _FEEDBACK_ERRORS = (400, 401, 404, 405, 413, 503)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
 
 from cds_service.db import create_database_engine, feedback_override_reason_table, feedback_table
-from cds_service.feedback.store import FeedbackStore
+from cds_service.feedback.store import FeedbackNotStored, FeedbackStore
 
 from ..conftest import load_feedback_sample
 
@@ -37,7 +36,7 @@ def test_an_entry_whose_reasons_cannot_be_written_is_not_kept_and_a_retry_stores
     with engine.begin() as connection:
         feedback_override_reason_table.drop(connection)
 
-    with pytest.raises(OperationalError):
+    with pytest.raises(FeedbackNotStored):
         store.store(SIGN, entries)
     with engine.connect() as connection:
         assert connection.execute(sa.select(feedback_table)).all() == []
