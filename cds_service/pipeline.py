@@ -26,7 +26,7 @@ from cds_service.fhir.parse import CONCEPT_MODELS
 from cds_service.knowledge.model import Knowledge
 from cds_service.registry import ServiceDeclaration
 from cds_service.render import Renderer, UnratedOrder
-from cds_service.render_limits import LeftOut
+from cds_service.render_limits import NAMED_ORDERS, LeftOut
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -183,9 +183,29 @@ def _orders_to_evaluate(
 
 
 def _left_out(evaluated: int, rest: Sequence[dict[str, Any]]) -> LeftOut | None:
-    """The draft ServiceRequests past the cap, imaging or not: none was read."""
-    not_evaluated = sum(1 for raw in rest if raw.get("resourceType") == "ServiceRequest")
-    return LeftOut(evaluated, not_evaluated) if not_evaluated else None
+    """The draft ServiceRequests past the cap, imaging or not: none was classified; the
+    first NAMED_ORDERS are named as the EHR named them, for the card that lists them."""
+    requests = [raw for raw in rest if raw.get("resourceType") == "ServiceRequest"]
+    if not requests:
+        return None
+    names = tuple(_order_name(raw) for raw in requests[:NAMED_ORDERS])
+    return LeftOut(evaluated, len(requests), names)
+
+
+def _order_name(raw: dict[str, Any]) -> str:
+    """What the EHR calls an order: its code's text, else a coding's display or code."""
+    code = raw.get("code")
+    if not isinstance(code, dict):
+        return "an order without a code"
+    if isinstance(code.get("text"), str) and code["text"].strip():
+        return code["text"]
+    codings = code.get("coding")
+    for coding in codings if isinstance(codings, list) else ():
+        if isinstance(coding, dict):
+            for key in ("display", "code"):
+                if isinstance(coding.get(key), str) and coding[key].strip():
+                    return coding[key]
+    return "an order without a name"
 
 
 def _classify(raw: dict[str, Any], knowledge: Knowledge) -> ClassifiedOrder | None:

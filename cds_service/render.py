@@ -122,7 +122,8 @@ class Renderer:
             self._card(d, draft, hook_request, consult_id, base_url) for d, draft in decided
         )
         if left_out is not None:
-            cards = (self._left_out_card(left_out), *cards)
+            indicators = [card.indicator for card in cards]
+            cards = (self._left_out_card(left_out, indicators), *cards)
         # A vertebral augmentation is carded (the MRI it needs first) but is not imaging:
         # like any other non-imaging order, it gets no rating (DESIGN.md).
         ratings = tuple(
@@ -133,9 +134,9 @@ class Renderer:
 
     # -- cards ---------------------------------------------------------------------------
 
-    def _left_out_card(self, left_out: LeftOut) -> Card:
+    def _left_out_card(self, left_out: LeftOut, other_indicators: Sequence[str]) -> Card:
         return orders_not_evaluated_card(
-            self._wording, self._new_uuid(), self.topic_system, left_out
+            self._wording, self._new_uuid(), self.topic_system, left_out, other_indicators
         )
 
     def _card(

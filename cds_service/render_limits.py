@@ -15,22 +15,31 @@ from cds_service.cdshooks.response import Card, Coding, Source
 from cds_service.decision.model import Evidence
 from cds_service.knowledge.labels import topic_label
 from cds_service.knowledge.model import CardWording
+from cds_service.record_text import markdown_record_text
+from cds_service.vocabulary import FindingKind
 
 # source.topic.code of the card about orders not evaluated (letters and digits, as every
 # topic code; DESIGN.md). Not a vocabulary Topic: no decision ever has it.
 ORDERS_NOT_EVALUATED = "OrdersNotEvaluated"
-# A warning, not info: a site showing only warnings and above (`min_indicator`) must still
-# see that part of the orders got no advice.
-ORDERS_NOT_EVALUATED_INDICATOR = "warning"
+# At least a warning, not info: a site showing only warnings and above (`min_indicator`) must
+# still see that part of the orders got no advice; critical when another card of the call is,
+# so that an EHR sorting by severity does not list it below them.
+_SEVERITY = ("info", "warning", "critical")
+NAMED_ORDERS = 10  # orders left out that the card names; then "and N more"
+RED_FLAGS = frozenset(
+    {FindingKind.MALIGNANCY, FindingKind.NEUROLOGIC_DEFICIT, FindingKind.INFECTION}
+)
 
 
 @dataclass(frozen=True)
 class LeftOut:
     """How many imaging orders of one call were evaluated, and how many draft orders after
-    them were not (imaging or not: they were never read)."""
+    them were not (imaging or not: they were never classified), with the names the EHR gave
+    the first NAMED_ORDERS of them."""
 
     evaluated: int
     not_evaluated: int
+    names: tuple[str, ...] = ()
 
 
 def listed_evidence(evidence: Sequence[Evidence], limit: int) -> tuple[tuple[Evidence, ...], int]:
@@ -39,7 +48,8 @@ def listed_evidence(evidence: Sequence[Evidence], limit: int) -> tuple[tuple[Evi
     At most `limit`: first the first fact of each kind (prior VCF, cancer, deficit...), then
     the first of each distinct statement (a severe or a new deficit beside a longstanding
     one), then the rest in order; so whatever drove the card is named even when the record
-    holds thousands of entries of one kind.
+    holds thousands of entries of one kind. When some are left out, the red flags (cancer,
+    deficit, infection) come first, so they are not read as the tail of a long list.
     """
     if len(evidence) <= limit:
         return tuple(evidence), 0
@@ -50,7 +60,8 @@ def listed_evidence(evidence: Sequence[Evidence], limit: int) -> tuple[tuple[Evi
         if len(chosen) >= limit:
             break
         chosen.add(index)
-    shown = tuple(evidence[index] for index in sorted(chosen))
+    ordered = sorted(chosen, key=lambda index: (evidence[index].kind not in RED_FLAGS, index))
+    shown = tuple(evidence[index] for index in ordered)
     return shown, len(evidence) - len(shown)
 
 
@@ -76,18 +87,30 @@ def _choose_first_of_each(
 
 
 def orders_not_evaluated_card(
-    wording: CardWording, uuid: str, topic_system: str, left_out: LeftOut
+    wording: CardWording,
+    uuid: str,
+    topic_system: str,
+    left_out: LeftOut,
+    other_indicators: Sequence[str] = (),
 ) -> Card:
-    """The card saying how many imaging orders of the call got no advice and no rating."""
+    """The card naming the orders of the call that got no advice and no rating."""
     counts = {"evaluated": str(left_out.evaluated), "not_evaluated": str(left_out.not_evaluated)}
     text = wording.orders_not_evaluated
     return Card(
         uuid=uuid,
         summary=text["summary"].format(**counts),
-        detail=text["detail"].format(**counts),
-        indicator=ORDERS_NOT_EVALUATED_INDICATOR,
+        detail=text["detail"].format(**counts, orders=_named_orders(left_out)),
+        indicator=max(("warning", *other_indicators), key=_SEVERITY.index),
         source=Source(
             label=wording.source_label,
             topic=Coding(topic_system, ORDERS_NOT_EVALUATED, topic_label(ORDERS_NOT_EVALUATED)),
         ),
     )
+
+
+def _named_orders(left_out: LeftOut) -> str:
+    named = [f"**{markdown_record_text(name)}**" for name in left_out.names]
+    more = left_out.not_evaluated - len(named)
+    if more > 0:
+        named.append(f"and {more} more")
+    return "; ".join(named)

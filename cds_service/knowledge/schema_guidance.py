@@ -65,6 +65,7 @@ REQUIREMENT_FIELDS = ("deficit_regions",)
 MORE_EVIDENCE_FIELDS = ("count",)
 # The card of a call with more imaging orders than CDS_MAX_DRAFT_ORDERS.
 ORDERS_NOT_EVALUATED_FIELDS = ("evaluated", "not_evaluated")
+ORDERS_NOT_EVALUATED_DETAIL_FIELDS = (*ORDERS_NOT_EVALUATED_FIELDS, "orders")
 # Whether the levels adjacent to a treated one lie inside the ordered regions.
 ADJACENT_COVERAGE = ("covered", "uncovered")
 ADJACENT_COVERAGE_FIELDS = ("uncovered_levels",)
@@ -219,7 +220,7 @@ class CardTextSchema(Schema):
 
 class OrdersNotEvaluatedSchema(Schema):
     summary = Template(ORDERS_NOT_EVALUATED_FIELDS, required=True)
-    detail = Template(ORDERS_NOT_EVALUATED_FIELDS, required=True)
+    detail = Template(ORDERS_NOT_EVALUATED_DETAIL_FIELDS, required=True)
 
 
 class RequirementSchema(Schema):

@@ -37,7 +37,7 @@ def test_a_card_lists_ten_facts_and_names_the_cancer_recorded_after_thirty_fract
     lines = record_lines(card)
     assert len(lines) == 11
     assert lines[-1] == "- and 23 more in the record"  # 31 fractures, a kyphoplasty, a cancer
-    assert any(CANCER_DISPLAY in line for line in lines[:-1])
+    assert CANCER_DISPLAY in lines[0]  # the red flag first, not the tail of a long list
     assert any(line.startswith("- Prior vertebroplasty/kyphoplasty") for line in lines)
     # Within the cap: every fact, no count.
     (card,) = client.post(SIGN, json=order_sign(1, fractures=7)).get_json()["cards"]
@@ -61,8 +61,12 @@ def test_a_cauda_equina_recorded_after_twelve_other_deficits_is_among_the_facts_
     assert any("Cauda equina syndrome" in line for line in lines[:-1])
 
 
-def test_orders_past_the_cap_get_no_rating_and_one_warning_card_first_says_how_many(client):
-    response = client.post(SIGN, json=order_sign(25))
+def test_orders_past_the_cap_get_no_rating_and_one_warning_card_first_names_them(client):
+    call = order_sign(25)
+    for entry in call["context"]["draftOrders"]["entry"][20:]:
+        order = entry["resource"]
+        order["code"]["text"] = f"CT thoracic spine with contrast, {order['id']}"
+    response = client.post(SIGN, json=call)
 
     assert response.status_code == 200
     body = response.get_json()
@@ -71,9 +75,11 @@ def test_orders_past_the_cap_get_no_rating_and_one_warning_card_first_says_how_m
     assert first["source"]["topic"]["system"] == TOPIC_SYSTEM
     assert first["indicator"] == "warning"
     assert first["summary"] == (
-        "Too many orders at once: 5 not checked (first 20 imaging orders checked)"
+        "Orders not checked: 5 after the first 20. Review them before signing"
     )
-    assert "it checked the first 20 and stopped there" in first["detail"]
+    names = "; ".join(f"**CT thoracic spine with contrast, ct-{n}**" for n in range(20, 25))
+    assert f"no ACR rating: {names}." in first["detail"]
+    assert "red flags included, apply to them too" in first["detail"]
     assert len(advice) == 20 and "OrdersNotEvaluated" not in {topic(c) for c in advice}
     rated = [action["resource"]["id"] for action in body["systemActions"]]
     assert rated == [f"ct-{n}" for n in range(20)]
@@ -81,6 +87,20 @@ def test_orders_past_the_cap_get_no_rating_and_one_warning_card_first_says_how_m
     body = client.post(SIGN, json=order_sign(20)).get_json()
     assert len(body["cards"]) == 20 and len(body["systemActions"]) == 20
     assert "OrdersNotEvaluated" not in {topic(card) for card in body["cards"]}
+
+
+def test_the_card_on_orders_not_checked_is_as_severe_as_the_most_severe_card(client):
+    cauda_equina = active_condition("ces", "G83.4", "Cauda equina syndrome", "2026-11-30")
+    call = order_sign(33, more_conditions=[cauda_equina])
+
+    first, *advice = client.post(SIGN, json=call).get_json()["cards"]
+
+    assert topic(first) == "OrdersNotEvaluated"
+    assert {card["indicator"] for card in advice} == {"critical"}
+    assert first["indicator"] == "critical"
+    assert "**CT thoracic spine with contrast**; " * 9 in first["detail"]
+    assert first["detail"].count("CT thoracic spine with contrast") == 10
+    assert "; and 3 more." in first["detail"]
 
 
 def test_the_cap_is_cds_max_draft_orders_and_the_audit_line_counts_what_it_left_out(
@@ -99,7 +119,7 @@ def test_the_cap_is_cds_max_draft_orders_and_the_audit_line_counts_what_it_left_
     body = client.post(SIGN, json=order_sign(3)).get_json()
 
     assert body["cards"][0]["summary"] == (
-        "Too many orders at once: 1 not checked (first 2 imaging orders checked)"
+        "Orders not checked: 1 after the first 2. Review them before signing"
     )
     assert len(body["systemActions"]) == 2
     (line,) = [

@@ -19,7 +19,7 @@ def knowledge():
 
 
 def test_real_cards_load_with_one_variant_per_guidance(knowledge):
-    assert knowledge.version == "1.6.0"
+    assert knowledge.version == "1.7.0"
     assert knowledge.mri_lookback_days == 90
     assert knowledge.system_base.startswith("https://")
     assert set(knowledge.variants) == set(Guidance)
