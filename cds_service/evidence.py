@@ -19,6 +19,7 @@ from cds_service.decision.suggestions import (
     CROSS_SECTIONAL,
     CT_CANNOT_DATE_FRACTURE,
     CT_STUDIES,
+    DEFICIT_LEVEL_UNKNOWN,
     MALIGNANCY_RED_FLAGS_ON_CT,
     NEW_PAIN_NOT_OLD_FRACTURE,
     SAME_REGION_ALSO_ORDERED,
@@ -183,6 +184,10 @@ def page_pitfalls(knowledge: Knowledge, variant: Variant, study: Study | None) -
     applies = {ADJACENT_LEVEL_FRACTURE}  # after any augmentation on record
     if study is None or study.modality in CROSS_SECTIONAL:
         applies.add(SAME_REGION_ALSO_ORDERED)  # when another CT or MRI is signed with it
+    if variant.guidance is Guidance.NEUROLOGIC_DEFICIT and (
+        study is None or study.regions == {SpineRegion.LUMBAR}
+    ):
+        applies.add(DEFICIT_LEVEL_UNKNOWN)  # when the record does not give the deficit's level
     suggests_ct = any(modality in CT_STUDIES for modality, _ in variant.preferred)
     if suggests_ct or (study is not None and study.modality in CT_STUDIES):
         applies |= {CT_CANNOT_DATE_FRACTURE, MALIGNANCY_RED_FLAGS_ON_CT}

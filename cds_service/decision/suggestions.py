@@ -28,6 +28,9 @@ CT_CANNOT_DATE_FRACTURE = "ct-cannot-date-fracture"  # §3 R3, R4
 MALIGNANCY_RED_FLAGS_ON_CT = "malignancy-red-flags-ct"  # §3 R5; seed: any new VCF may be one
 NEW_PAIN_NOT_OLD_FRACTURE = "new-pain-not-old-fracture"  # seed: "avoid attributing all new pain"
 SAME_REGION_ALSO_ORDERED = "same-region-also-ordered"  # seed: CT first, MRI if still in doubt
+# A new deficit of no recorded level, a lumbar-only order: the cord may be the cause (ACR
+# Myelopathy, knowledge pack §1.6, R9; third radiologist review).
+DEFICIT_LEVEL_UNKNOWN = "deficit-level-unknown"
 
 # Requirement ids of cards/card-texts.yaml: what each red flag adds to any card (issue 14 §2).
 URGENT_CONSULTATION = "urgent-consultation"  # seed: "immediate consultation"
@@ -107,6 +110,10 @@ def pitfalls_for(
     flags: RedFlags,
 ) -> tuple[str, ...]:
     pitfalls: list[str] = []
+    if ordered.regions == {SpineRegion.LUMBAR} and any(
+        not deficit.regions for deficit in flags.deficit_here
+    ):
+        pitfalls.append(DEFICIT_LEVEL_UNKNOWN)
     if findings.treated_levels:
         pitfalls.append(ADJACENT_LEVEL_FRACTURE)
     ct_involved = (

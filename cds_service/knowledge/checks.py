@@ -25,6 +25,8 @@ REQUIRED_PITFALLS = (
     "ct-cannot-date-fracture",
     "malignancy-red-flags-ct",
     "new-pain-not-old-fracture",
+    "same-region-also-ordered",
+    "deficit-level-unknown",
 )
 # CDS Hooks 2.0 Card.summary: "<140-character summary message".
 SUMMARY_LIMIT = 140

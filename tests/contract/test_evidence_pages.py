@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from cds_service.decision.model import Category, Modality, SpineRegion, Study
+from cds_service.decision.model import Category, Contrast, Guidance, Modality, SpineRegion, Study
 from cds_service.evidence import evidence_path
 from cds_service.knowledge.labels import contrasts_for
 from cds_service.web.state import EXTENSION_KEY
@@ -200,10 +200,20 @@ def test_page_says_the_order_and_shows_sources_pitfalls_and_legend(client, knowl
     assert "not confirmed" in words and "UNCONFIRMED" in words
     headings = [text.strip() for _, text in page.headings]
     assert "Pitfalls that can apply to this order" in headings
-    for pitfall in knowledge.wording.general_pitfalls.values():
-        assert pitfall in words  # CT, after a prior VCF: every seed pitfall can apply
+    for name, pitfall in knowledge.wording.general_pitfalls.items():
+        # CT, after a prior VCF: every seed pitfall can apply, not the deficit's
+        assert (pitfall in words) is (name != "deficit-level-unknown"), name
     assert "https://acsearch.acr.org/docs/70545/Narrative/" in page.links
     assert "https://gravitas.acr.org/ACPortal/GetDataForOneTopic?topicId=171" in page.links
+
+
+def test_a_lumbar_page_for_a_new_deficit_says_the_thoracic_cord_may_be_the_cause(client, knowledge):
+    study = Study(Modality.MRI, Contrast.WITHOUT, frozenset({SpineRegion.LUMBAR}))
+    variant = next(
+        v for v in knowledge.variants.values() if v.guidance is Guidance.NEUROLOGIC_DEFICIT
+    )
+    words = Page(client.get(evidence_path(variant.id, study)).get_data(as_text=True)).words
+    assert knowledge.wording.general_pitfalls["deficit-level-unknown"] in words
 
 
 @pytest.mark.parametrize(
