@@ -38,12 +38,18 @@ def test_at_most_one_card_per_evaluated_order(client, scenario):
     (result,) = replay([scenario], send_with(client))
     context = scenario.request["context"]
     evaluated = context.get("selections") or context["draftOrders"]["entry"]
-    assert len(result.response["cards"]) <= len(evaluated)
+    # The card naming orders past CDS_MAX_DRAFT_ORDERS is about the call, not one order.
+    order_cards = [
+        card
+        for card in result.response["cards"]
+        if card["source"]["topic"]["code"] != "OrdersNotEvaluated"
+    ]
+    assert len(order_cards) <= len(evaluated)
     rated = [action["resource"]["id"] for action in result.response.get("systemActions", [])]
     assert len(rated) == len(set(rated)) <= len(evaluated)
     # Every carded order is also rated, but for a vertebral augmentation: not imaging.
     augmentations = sum(1 for entry in evaluated if _is_augmentation(entry, context))
-    assert len(result.response["cards"]) <= len(rated) + augmentations
+    assert len(order_cards) <= len(rated) + augmentations
 
 
 AUGMENTATION_CPT = {"22510", "22511", "22512", "22513", "22514", "22515"}
