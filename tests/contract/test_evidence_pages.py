@@ -256,8 +256,11 @@ def test_every_card_has_one_link_to_its_page_and_a_short_detail(client, knowledg
             else ("vcf-imaging-order-sign")
         )
         for card in client.post(f"/cds-services/{service}", json=request).get_json()["cards"]:
-            cards += 1
             assert len(card["summary"]) < 140
+            if card["source"]["topic"]["code"] == "OrdersNotEvaluated":
+                assert "links" not in card  # about the call's orders, not an ACR variant
+                continue
+            cards += 1
             (link,) = card["links"]
             assert link["type"] == "absolute"
             url = urlsplit(link["url"])
