@@ -5,30 +5,12 @@ of its entries behind (503), so sending it again stores each entry once."""
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
 from cds_service import create_app
 from cds_service.db import feedback_table
 from cds_service.settings import Settings
 
-FEEDBACK = "/cds-services/vcf-imaging-order-sign/feedback"
-
-
-def entry(card: str) -> dict:
-    return {
-        "card": card,
-        "outcome": "overridden",
-        "outcomeTimestamp": "2026-11-26T10:00:00Z",
-        "overrideReason": {"reason": {"code": "imaged-elsewhere"}, "userComment": "free text"},
-    }
-
-
-def count_rows(database_url: str, table: sa.Table) -> int:
-    engine = sa.create_engine(database_url)
-    with engine.connect() as connection:
-        count = connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-    engine.dispose()
-    return count
+from ..feedback_support import FEEDBACK, count_rows, overridden_entry
 
 
 @pytest.fixture
@@ -42,7 +24,9 @@ def capped_client(database_url):
 def test_more_entries_than_the_cap_get_413_naming_the_cap_and_nothing_is_stored_as_many_are(
     capped_client, database_url
 ):
-    response = capped_client.post(FEEDBACK, json={"feedback": [entry(f"c{n}") for n in range(4)]})
+    response = capped_client.post(
+        FEEDBACK, json={"feedback": [overridden_entry(f"c{n}") for n in range(4)]}
+    )
 
     assert response.status_code == 413
     issue = response.get_json()["issue"][0]
@@ -53,5 +37,7 @@ def test_more_entries_than_the_cap_get_413_naming_the_cap_and_nothing_is_stored_
         in (issue["diagnostics"])
     )
     assert count_rows(database_url, feedback_table) == 0
-    accepted = capped_client.post(FEEDBACK, json={"feedback": [entry(f"c{n}") for n in range(3)]})
+    accepted = capped_client.post(
+        FEEDBACK, json={"feedback": [overridden_entry(f"c{n}") for n in range(3)]}
+    )
     assert accepted.status_code == 200 and accepted.get_json() == {"received": 3, "stored": 3}

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import pytest
 import requests
-import sqlalchemy as sa
 
 from cds_service.db import card_issued_table, feedback_table
 
+from ..feedback_support import FEEDBACK, count_rows
 from ..large_calls import SIGN, order_sign
 from .gunicorn_server import gunicorn
 
 pytestmark = pytest.mark.integration
 
-FEEDBACK = "/cds-services/vcf-imaging-order-sign/feedback"
 MAX_DRAFT_ORDERS = 20  # the default of CDS_MAX_DRAFT_ORDERS
 # docs/integration.md, "Bounded answers": per evaluated order at most 12 KB of card text, and
 # each evaluated draft back as sent at most 5 times (its rating twice, a suggestion thrice).
@@ -67,14 +66,6 @@ def post(url: str, body: dict) -> tuple[requests.Response, float]:
         url, data=data, headers={"Content-Type": "application/json"}, timeout=60
     )
     return response, time.monotonic() - started
-
-
-def count_rows(database_url: str, table: sa.Table) -> int:
-    engine = sa.create_engine(database_url)
-    with engine.connect() as connection:
-        count = connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-    engine.dispose()
-    return count
 
 
 def test_800_orders_and_15000_conditions_get_a_bounded_answer_from_a_live_worker(service):

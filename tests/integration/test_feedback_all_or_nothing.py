@@ -14,21 +14,12 @@ import sqlalchemy as sa
 
 from cds_service.db import feedback_override_reason_table, feedback_table
 
+from ..feedback_support import FEEDBACK, overridden_entry, row_counts
 from .gunicorn_server import gunicorn
 
 pytestmark = pytest.mark.integration
 
-FEEDBACK = "/cds-services/vcf-imaging-order-sign/feedback"
 POISON = "refused-by-the-database"
-
-
-def entry(card: str) -> dict:
-    return {
-        "card": card,
-        "outcome": "overridden",
-        "outcomeTimestamp": "2026-11-26T10:00:00Z",
-        "overrideReason": {"reason": {"code": "imaged-elsewhere"}, "userComment": "free text"},
-    }
 
 
 # A trigger per back end that fails the insert of the poisoned card's row (in `feedback`), or
@@ -71,22 +62,21 @@ def cure(engine: sa.Engine, table: sa.Table) -> None:
             connection.execute(sa.text("DROP FUNCTION refuse_poison"))
 
 
-def counts(engine: sa.Engine) -> tuple[int, int]:
-    with engine.connect() as connection:
-        return tuple(
-            connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-            for table in (feedback_table, feedback_override_reason_table)
-        )
-
-
 @pytest.mark.parametrize("failing", [feedback_table, feedback_override_reason_table])
 def test_a_batch_the_database_fails_on_stores_none_of_its_entries_and_a_resend_stores_all(
     each_backend_url, failing
 ):
-    bad = entry(POISON)
+    bad = overridden_entry(POISON)
     bad["overrideReason"]["userComment"] = "poisoned comment"
     # "first" twice: one batch, one transaction, still stored once with its reason.
-    batch = {"feedback": [entry("first"), bad, entry("last"), entry("first")]}
+    batch = {
+        "feedback": [
+            overridden_entry("first"),
+            bad,
+            overridden_entry("last"),
+            overridden_entry("first"),
+        ]
+    }
     engine = sa.create_engine(each_backend_url)
     try:
         with gunicorn({"DATABASE_URL": each_backend_url}, workers=1) as base_url:
@@ -97,12 +87,12 @@ def test_a_batch_the_database_fails_on_stores_none_of_its_entries_and_a_resend_s
             assert refused.status_code == 503
             diagnostics = refused.json()["issue"][0]["diagnostics"]
             assert "none of its 4 entries was stored" in diagnostics
-            assert counts(engine) == (0, 0)
+            assert row_counts(engine, feedback_table, feedback_override_reason_table) == (0, 0)
 
             cure(engine, failing)
             resent = requests.post(base_url + FEEDBACK, json=batch, timeout=30)
             assert resent.status_code == 200
             assert resent.json() == {"received": 4, "stored": 3}
-            assert counts(engine) == (3, 3)
+            assert row_counts(engine, feedback_table, feedback_override_reason_table) == (3, 3)
     finally:
         engine.dispose()

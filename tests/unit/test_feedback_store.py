@@ -11,6 +11,7 @@ from cds_service.db import create_database_engine, feedback_override_reason_tabl
 from cds_service.feedback.store import FeedbackNotStored, FeedbackStore
 
 from ..conftest import load_feedback_sample
+from ..feedback_support import row_counts
 
 SIGN = "vcf-imaging-order-sign"
 
@@ -20,14 +21,6 @@ def engine(tmp_path: Path):
     engine = create_database_engine(f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
     yield engine
     engine.dispose()
-
-
-def counts(engine) -> tuple[int, int]:
-    with engine.connect() as connection:
-        return tuple(
-            connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
-            for table in (feedback_table, feedback_override_reason_table)
-        )
 
 
 def test_an_entry_whose_reasons_cannot_be_written_is_not_kept_and_a_retry_stores_both(engine):
@@ -45,4 +38,4 @@ def test_an_entry_whose_reasons_cannot_be_written_is_not_kept_and_a_retry_stores
         feedback_override_reason_table.create(connection)
     assert store.store(SIGN, entries).newly_stored == 1
     assert store.store(SIGN, entries).newly_stored == 0
-    assert counts(engine) == (1, 1)
+    assert row_counts(engine, feedback_table, feedback_override_reason_table) == (1, 1)
