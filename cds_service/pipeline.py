@@ -20,6 +20,7 @@ from cds_service.cdshooks.request import HookRequest
 from cds_service.cdshooks.response import HookResponse
 from cds_service.decision import classify_order, decide, find_patient_findings
 from cds_service.decision.model import ClassifiedOrder, OrderDecision
+from cds_service.decision.record import concept_words
 from cds_service.decision.suggestions import with_same_region_orders
 from cds_service.fhir import HookDeadlineExceeded, gather_history
 from cds_service.fhir.parse import CONCEPT_MODELS
@@ -197,15 +198,7 @@ def _order_name(raw: dict[str, Any]) -> str:
     code = raw.get("code")
     if not isinstance(code, dict):
         return "an order without a code"
-    if isinstance(code.get("text"), str) and code["text"].strip():
-        return code["text"]
-    codings = code.get("coding")
-    for coding in codings if isinstance(codings, list) else ():
-        if isinstance(coding, dict):
-            for key in ("display", "code"):
-                if isinstance(coding.get(key), str) and coding[key].strip():
-                    return coding[key]
-    return "an order without a name"
+    return concept_words(code) or "an order without a name"
 
 
 def _classify(raw: dict[str, Any], knowledge: Knowledge) -> ClassifiedOrder | None:

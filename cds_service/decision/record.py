@@ -16,13 +16,14 @@ from cds_service.knowledge.model import CodeEntry, OrderableCode, ValueSet
 
 def codings(concept: Any) -> tuple[Any, ...]:
     """The codings of a CodeableConcept (empty when there is none)."""
-    return tuple(c for c in (getattr(concept, "coding", None) or ()) if c is not None)
+    found = _member(concept, "coding")
+    return tuple(c for c in (found if isinstance(found, (list, tuple)) else ()) if c is not None)
 
 
 def concept_texts(concept: Any) -> tuple[str, ...]:
     """Human words of a CodeableConcept: its text first, then every coding display."""
-    texts = [getattr(concept, "text", None)]
-    texts.extend(getattr(coding, "display", None) for coding in codings(concept))
+    texts = [_member(concept, "text")]
+    texts.extend(_member(coding, "display") for coding in codings(concept))
     return tuple(t.strip() for t in texts if isinstance(t, str) and t.strip())
 
 
@@ -32,10 +33,18 @@ def concept_words(concept: Any) -> str:
     if texts:
         return texts[0]
     for coding in codings(concept):
-        code = getattr(coding, "code", None)
+        code = _member(coding, "code")
         if isinstance(code, str) and code.strip():
             return code.strip()
     return ""
+
+
+def _member(element: Any, name: str) -> Any:
+    """An element's member, from an R4B model or from the raw JSON of one (the draft orders
+    past CDS_MAX_DRAFT_ORDERS are never parsed, only named)."""
+    if isinstance(element, dict):
+        return element.get(name)
+    return getattr(element, name, None)
 
 
 def status_code(concept: Any) -> str | None:
