@@ -35,9 +35,7 @@ from cds_service.cdshooks.response import (
     SelectionBehavior,
     Suggestion,
 )
-from cds_service.vocabulary import Indicator
-
-_LEVEL = {Indicator.INFO: 0, Indicator.WARNING: 1, Indicator.CRITICAL: 2}
+from cds_service.vocabulary import INDICATOR_LEVEL, Indicator
 
 
 class Profile(enum.StrEnum):
@@ -56,7 +54,7 @@ class SiteProfile:
     )
 
     def shows(self, card: Card) -> bool:
-        return _LEVEL[Indicator(card.indicator)] >= _LEVEL[self.min_indicator]
+        return INDICATOR_LEVEL[Indicator(card.indicator)] >= INDICATOR_LEVEL[self.min_indicator]
 
 
 DEFAULT_SITE = SiteProfile()

@@ -16,15 +16,11 @@ from cds_service.decision.model import Evidence
 from cds_service.knowledge.labels import topic_label
 from cds_service.knowledge.model import CardWording
 from cds_service.record_text import markdown_record_text
-from cds_service.vocabulary import FindingKind
+from cds_service.vocabulary import INDICATOR_LEVEL, FindingKind, Indicator
 
 # source.topic.code of the card about orders not evaluated (letters and digits, as every
 # topic code; DESIGN.md). Not a vocabulary Topic: no decision ever has it.
 ORDERS_NOT_EVALUATED = "OrdersNotEvaluated"
-# At least a warning, not info: a site showing only warnings and above (`min_indicator`) must
-# still see that part of the orders got no advice; critical when another card of the call is,
-# so that an EHR sorting by severity does not list it below them.
-_SEVERITY = ("info", "warning", "critical")
 NAMED_ORDERS = 10  # orders left out that the card names; then "and N more"
 RED_FLAGS = frozenset(
     {FindingKind.MALIGNANCY, FindingKind.NEUROLOGIC_DEFICIT, FindingKind.INFECTION}
@@ -100,7 +96,12 @@ def orders_not_evaluated_card(
         uuid=uuid,
         summary=text["summary"].format(**counts),
         detail=text["detail"].format(**counts, orders=_named_orders(left_out)),
-        indicator=max(("warning", *other_indicators), key=_SEVERITY.index),
+        # At least a warning, not info: a site showing only warnings and above
+        # (`min_indicator`) still sees it; critical when another card of the call is, so that
+        # an EHR sorting by severity does not list it below them.
+        indicator=max(
+            (Indicator.WARNING, *map(Indicator, other_indicators)), key=INDICATOR_LEVEL.__getitem__
+        ),
         source=Source(
             label=wording.source_label,
             topic=Coding(topic_system, ORDERS_NOT_EVALUATED, topic_label(ORDERS_NOT_EVALUATED)),

@@ -86,6 +86,10 @@ class Indicator(enum.StrEnum):
     CRITICAL = "critical"
 
 
+# How severe each indicator is, least first (CDS Hooks 2.0 Card.indicator).
+INDICATOR_LEVEL = {Indicator.INFO: 0, Indicator.WARNING: 1, Indicator.CRITICAL: 2}
+
+
 class FindingKind(enum.StrEnum):
     PRIOR_VCF = "prior_vcf"
     VERTEBRAL_AUGMENTATION = "vertebral_augmentation"
