@@ -16,15 +16,12 @@ from cds_service.decision.model import Evidence
 from cds_service.knowledge.labels import topic_label
 from cds_service.knowledge.model import CardWording
 from cds_service.record_text import markdown_record_text
-from cds_service.vocabulary import INDICATOR_LEVEL, FindingKind, Indicator
+from cds_service.vocabulary import INDICATOR_LEVEL, RED_FLAG_KINDS, Indicator
 
 # source.topic.code of the card about orders not evaluated (letters and digits, as every
 # topic code; DESIGN.md). Not a vocabulary Topic: no decision ever has it.
 ORDERS_NOT_EVALUATED = "OrdersNotEvaluated"
 NAMED_ORDERS = 10  # orders left out that the card names; then "and N more"
-RED_FLAGS = frozenset(
-    {FindingKind.MALIGNANCY, FindingKind.NEUROLOGIC_DEFICIT, FindingKind.INFECTION}
-)
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ def listed_evidence(evidence: Sequence[Evidence], limit: int) -> tuple[tuple[Evi
         if len(chosen) >= limit:
             break
         chosen.add(index)
-    ordered = sorted(chosen, key=lambda index: (evidence[index].kind not in RED_FLAGS, index))
+    ordered = sorted(chosen, key=lambda index: (evidence[index].kind not in RED_FLAG_KINDS, index))
     shown = tuple(evidence[index] for index in ordered)
     return shown, len(evidence) - len(shown)
 

@@ -99,6 +99,10 @@ class FindingKind(enum.StrEnum):
     SPINE_MRI = "spine_mri"
 
 
+# The findings that are red flags: what changes the advice beyond the VCF history.
+RED_FLAG_KINDS = (FindingKind.MALIGNANCY, FindingKind.NEUROLOGIC_DEFICIT, FindingKind.INFECTION)
+
+
 class Qualifier(enum.StrEnum):
     """What a card says about one piece of evidence, next to it ("suspected", "not new")."""
 

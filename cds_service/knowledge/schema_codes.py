@@ -29,7 +29,14 @@ from cds_service.knowledge.schema_fields import (
     enum_field,
     source_ids,
 )
-from cds_service.vocabulary import Contrast, FindingKind, Modality, SpineRegion, Study
+from cds_service.vocabulary import (
+    RED_FLAG_KINDS,
+    Contrast,
+    FindingKind,
+    Modality,
+    SpineRegion,
+    Study,
+)
 
 
 @dataclass(frozen=True)
@@ -476,8 +483,7 @@ class RegionPatternSchema(Schema):
     pattern = Regex(required=True)
 
 
-# The red flags read from words (decision/text_flags.py), and the one kind that can be severe.
-_TEXT_FLAG_KINDS = (FindingKind.MALIGNANCY, FindingKind.NEUROLOGIC_DEFICIT, FindingKind.INFECTION)
+# The red flags are read from words too (decision/text_flags.py); one kind can be severe.
 _SEVERE_KIND = FindingKind.NEUROLOGIC_DEFICIT
 _CUES = ("negation", "suspicion", "affirmation", "negation_after", "suspicion_after")
 
@@ -490,7 +496,7 @@ class RedFlagPatternSchema(Schema):
 
 def _per_flag_kind(values: fields.Field, **kwargs: Any) -> Keyed:
     """A mapping keyed by the red-flag kinds (malignancy, neurologic_deficit, infection)."""
-    kinds = fields.String(validate=validate.OneOf([kind.value for kind in _TEXT_FLAG_KINDS]))
+    kinds = fields.String(validate=validate.OneOf([kind.value for kind in RED_FLAG_KINDS]))
     return Keyed(values, keys=kinds, **kwargs)
 
 
@@ -523,7 +529,7 @@ class TextPatternsSchema(Schema):
     prior_vcf_words = Regex(required=True)
     red_flags = _per_flag_kind(
         fields.List(fields.Nested(RedFlagPatternSchema), validate=validate.Length(min=1)),
-        require=[kind.value for kind in _TEXT_FLAG_KINDS],
+        require=[kind.value for kind in RED_FLAG_KINDS],
         required=True,
     )
     not_red_flags = _per_flag_kind(fields.List(Regex()), load_default=dict)
